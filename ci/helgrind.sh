@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs a test binary, and every program it starts, under Helgrind. Any
+# Helgrind error makes the run exit 66, which fails the Bazel test.
+# helgrind.supp may name only third-party frames, never this project's code.
+set -euo pipefail
+here=$(dirname "$0")
+supp="$here/helgrind.supp"
+[ -f "$supp" ] || supp="${RUNFILES_DIR:-$0.runfiles}/pool_server/ci/helgrind.supp"
+exec valgrind --tool=helgrind --error-exitcode=66 --trace-children=yes \
+  --trace-children-skip='*/sh,*/bash,*/env,*/nc' \
+  --suppressions="$supp" --num-callers=30 -q "$@"

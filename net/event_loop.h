@@ -1,0 +1,69 @@
+/* event_loop: a small epoll reactor in the manner of Redis's ae (spec R7).
+ *
+ * One thread owns a loop: it alone calls el_run and every el_ function
+ * except el_wake_signal, which any thread, and a signal handler, may call.
+ * Callbacks run on the loop thread, one at a time, so state touched only
+ * from callbacks needs no locking.
+ *
+ * Three kinds of event sources share the one epoll set:
+ *  - file descriptors (sockets), level-triggered, EL_READ / EL_WRITE;
+ *  - wake-ups: an eventfd (EFD_CLOEXEC|EFD_NONBLOCK); other threads call
+ *    el_wake_signal, the loop reads the counter and runs the callback once
+ *    per batch of signals;
+ *  - timers: a timerfd each (CLOCK_MONOTONIC), one-shot or periodic.
+ *
+ * Errors: int functions return 0 or a negative errno. el_run returns 0
+ * after el_stop, or a negative errno if epoll_wait fails for a reason other
+ * than EINTR.
+ */
+#ifndef NET_EVENT_LOOP_H
+#define NET_EVENT_LOOP_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct el el_t;
+typedef struct el_wake el_wake_t;
+typedef struct el_timer el_timer_t;
+
+enum { EL_READ = 1u, EL_WRITE = 2u, EL_ERROR = 4u /* error or hang-up; reported only */ };
+
+typedef void (*el_io_fn)(el_t *loop, int fd, unsigned events, void *arg);
+typedef void (*el_fn)(el_t *loop, void *arg);
+
+int  el_create(el_t **out);
+/* Closes the epoll fd and every wake-up and timer still registered. File
+ * descriptors added with el_add are not closed: their owners close them. */
+void el_destroy(el_t *loop);
+
+int el_add(el_t *loop, int fd, unsigned events, el_io_fn fn, void *arg);
+int el_mod(el_t *loop, int fd, unsigned events);  /* events may be 0: stay registered, report nothing */
+int el_del(el_t *loop, int fd);                    /* safe inside any callback, also for that same fd */
+
+/* One hook run on the loop thread just before each epoll_wait (after every
+ * ready event was handled): the place to flush batched output, as Redis's
+ * beforeSleep does. The connection layer installs it; NULL removes it. */
+void el_set_before_wait(el_t *loop, el_fn fn, void *arg);
+
+int  el_run(el_t *loop);
+void el_stop(el_t *loop);  /* loop thread only; el_run returns after the current batch */
+
+int  el_wake_create(el_t *loop, el_fn fn, void *arg, el_wake_t **out);
+void el_wake_signal(el_wake_t *w);  /* any thread; async-signal-safe; never blocks */
+void el_wake_destroy(el_wake_t *w);
+
+int  el_timer_create(el_t *loop, el_fn fn, void *arg, el_timer_t **out);
+/* First expiry after first_ms; then every interval_ms (0 = one-shot).
+ * first_ms == 0 disarms. */
+int  el_timer_arm(el_timer_t *t, unsigned first_ms, unsigned interval_ms);
+void el_timer_destroy(el_timer_t *t);
+
+uint64_t el_now_ns(void);  /* CLOCK_MONOTONIC */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

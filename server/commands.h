@@ -1,0 +1,32 @@
+/* commands: the CPU work behind HASH and PRIMES, and the blocking SLEEP.
+ * Pure computation: no sockets, no pool; they run on a worker thread.
+ * Long-running ones poll `cancelled(ctx)` often enough to stop within
+ * about 10 ms and then return -ECANCELED. Errors: 0 or a negative errno.
+ */
+#ifndef SERVER_COMMANDS_H
+#define SERVER_COMMANDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int (*cmd_cancel_fn)(const void *ctx);  /* nonzero: stop now */
+
+/* Lower-case hex SHA-256 (OpenSSL libcrypto) of data[0..len); out gets 64
+ * characters and a NUL. */
+int cmd_hash(const void *data, size_t len, char out[65]);
+
+/* Number of primes <= n (n <= 2147483647), by a segmented sieve in bounded
+ * memory (a few tens of KiB whatever n is). */
+int cmd_primes(uint32_t n, cmd_cancel_fn cancelled, const void *ctx, uint64_t *count);
+
+/* Sleeps ms milliseconds, waking at least every 10 ms to poll cancelled. */
+int cmd_sleep(unsigned ms, cmd_cancel_fn cancelled, const void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,84 @@
+/* protocol: framing and parsing of requests, formatting of replies.
+ *
+ * Two framings share one connection (the first byte of each request picks):
+ *  - text: one line ending in \n (a \r before it is dropped); the first
+ *    word is the command, case-insensitive; the argument is the rest of the
+ *    line after one space.
+ *  - RESP2 (what redis-cli and redis-benchmark send): a request starting
+ *    with '*' is an array of bulk strings; element 0 is the command.
+ * Replies use the framing of their request:
+ *    ok        text "result: <v>\n"      RESP "$<len>\r\n<v>\r\n" ("+PONG\r\n" for PING)
+ *    integer   text "result: <n>\n"      RESP ":<n>\r\n"
+ *    error     text "ERROR: <msg>\n"     RESP "-<CODE> <msg>\r\n" (see enum pr_err)
+ *
+ * Pure functions on caller-owned memory: no allocation, no globals, any
+ * thread. Errors: pr_parse returns a negative errno for fatal framing errors.
+ */
+#ifndef SERVER_PROTOCOL_H
+#define SERVER_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum pr_cmd {
+  PR_INVALID = 0, /* ->error says why; reply ERROR: invalid input: <error> */
+  PR_PING, PR_ECHO, PR_HASH, PR_PRIMES, PR_SLEEP, PR_STATS,
+  /* Redis-client courtesy commands (RESP or text): */
+  PR_QUIT, PR_COMMAND, PR_CONFIG, PR_HELLO, PR_CLIENT,
+};
+
+enum { PR_PRIMES_MAX = 2147483647, PR_SLEEP_MAX_MS = 60000 };
+
+struct pr_request {
+  enum pr_cmd cmd;
+  int resp;               /* 1: arrived as RESP2 and is answered in RESP2 */
+  const char *arg;        /* ECHO/HASH bytes; points into the parsed buffer */
+  size_t arg_len;
+  uint64_t n;             /* PRIMES n, SLEEP ms */
+  char error[160];        /* PR_INVALID, or a fatal framing error: the reason */
+};
+
+/* Parses the first request in buf[0..len). Returns the bytes it used (> 0)
+ * with *req filled in (possibly PR_INVALID: answer it, carry on); 0 when buf
+ * holds no complete request yet; or a fatal framing error after which the
+ * connection must be answered and closed: -E2BIG (a line or bulk longer than
+ * max_line: reply "line too long") or -EPROTO (malformed RESP: "Protocol
+ * error: <req->error>"). Never reads past len; never allocates. */
+long pr_parse(const char *buf, size_t len, size_t max_line, struct pr_request *req);
+
+enum pr_err {
+  PR_E_INVALID,   /* "invalid input: ..."       RESP -ERR */
+  PR_E_BUSY,      /* "server busy"              RESP -BUSY */
+  PR_E_TIMEOUT,   /* "timeout"                  RESP -TIMEOUT */
+  PR_E_SHUTDOWN,  /* "shutting down"            RESP -SHUTDOWN */
+  PR_E_TOO_LONG,  /* "line too long"            RESP -ERR */
+  PR_E_PROTOCOL,  /* "Protocol error: ..."      RESP -ERR */
+  PR_E_CONNS,     /* "too many connections"     RESP -ERR */
+  PR_E_FAILED,    /* a task's own message       RESP -ERR */
+};
+
+/* A reply is head + body + tail, so a large body (ECHO) is never copied
+ * here: write the three parts in order. head and tail live in the struct. */
+struct pr_reply {
+  char head[48];
+  size_t head_len;
+  const char *body;
+  size_t body_len;
+  char tail[4];
+  size_t tail_len;
+};
+void pr_reply_ok(struct pr_reply *r, int resp, const char *v, size_t len);
+void pr_reply_int(struct pr_reply *r, int resp, uint64_t n);
+void pr_reply_pong(struct pr_reply *r, int resp);
+/* msg: the detail after "invalid input: " / "Protocol error: ", or the whole
+ * message for PR_E_FAILED; NULL for the fixed messages. */
+void pr_reply_error(struct pr_reply *r, int resp, enum pr_err code, const char *msg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
