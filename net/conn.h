@@ -37,7 +37,11 @@ struct cn_handlers {
   /* Nonzero refuses the connection: it is closed without on_close. */
   int (*on_open)(cn_t *c, void *ud);
   /* All unconsumed input so far; returns how many bytes it consumed. Bytes
-   * not consumed are kept and offered again, with more, on the next call. */
+   * not consumed are kept and offered again, with more, on the next call;
+   * also, without more, when reading resumes (cn_pause_read(c, 0), or
+   * output drained below out_limit), so a pipelined request already read
+   * is not stranded. The owner consumes as many requests per call as it
+   * likes; the data is valid only during the call. */
   size_t (*on_data)(cn_t *c, const char *data, size_t len);
   /* The peer shut down its sending side; reading has stopped. The owner
    * closes (cn_close) when it has answered what it read. */
@@ -60,7 +64,10 @@ int  cn_server_start(el_t *loop, const struct cn_options *opt,
 int  cn_server_port(const cn_server_t *s);
 size_t cn_server_count(const cn_server_t *s);   /* open connections */
 void cn_server_stop_accepting(cn_server_t *s);   /* closes the listening socket */
-/* Closes every connection now (on_close for each) and frees the server. */
+/* Closes every connection now (on_close for each) and frees the server.
+ * Call it from the loop thread but not from inside a cn_ callback (after
+ * el_run returns, typically). One server per loop: it installs the loop's
+ * before_wait hook, and destroy removes it. */
 void cn_server_destroy(cn_server_t *s);
 
 uint64_t cn_id(const cn_t *c);

@@ -33,6 +33,12 @@ enum pr_cmd {
 
 enum { PR_PRIMES_MAX = 2147483647, PR_SLEEP_MAX_MS = 60000 };
 
+/* A whole request (a text line with its \r\n, or a RESP frame with all its
+ * headers) is at most max_line + PR_FRAME_SLACK bytes; a longer one is
+ * -E2BIG. So pr_parse never returns 0 once len >= max_line + PR_FRAME_SLACK:
+ * an input buffer that big cannot fill up with an incomplete request. */
+enum { PR_FRAME_SLACK = 128 };
+
 struct pr_request {
   enum pr_cmd cmd;
   int resp;               /* 1: arrived as RESP2 and is answered in RESP2 */
@@ -62,7 +68,8 @@ enum pr_err {
 };
 
 /* A reply is head + body + tail, so a large body (ECHO) is never copied
- * here: write the three parts in order. head and tail live in the struct. */
+ * here: write the three parts in order. head and tail live in the struct;
+ * body points into the caller's v or msg (keep it alive until written). */
 struct pr_reply {
   char head[48];
   size_t head_len;
@@ -75,7 +82,8 @@ void pr_reply_ok(struct pr_reply *r, int resp, const char *v, size_t len);
 void pr_reply_int(struct pr_reply *r, int resp, uint64_t n);
 void pr_reply_pong(struct pr_reply *r, int resp);
 /* msg: the detail after "invalid input: " / "Protocol error: ", or the whole
- * message for PR_E_FAILED; NULL for the fixed messages. */
+ * message for PR_E_FAILED; NULL for the fixed messages. The detail is cut
+ * at its first \r or \n so the reply stays one line. */
 void pr_reply_error(struct pr_reply *r, int resp, enum pr_err code, const char *msg);
 
 #ifdef __cplusplus

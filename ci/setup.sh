@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building and testing pool_server needs, from Debian's
+# packages only. Idempotent and quick when everything is already there.
+# Run as root (or with sudo) on Debian 12.
+set -euo pipefail
+
+packages=(
+  bazel-bootstrap bazel-rules-java   # the build (Bazel 4.2.3, offline)
+  googletest                         # /usr/src/googletest, compiled by our build
+  gcc g++ clang libclang-rt-14-dev   # both compilers and the sanitizer runtimes
+  valgrind                           # Helgrind
+  libssl-dev                         # SHA-256 (libcrypto)
+  netcat-openbsd procps strace       # the spec's checks: nc, ps -T, strace
+  redis-tools                        # redis-cli and redis-benchmark drive the RESP2 side
+)
+if [ "${POOL_SERVER_SETUP_EXTRA:-}" = bench ]; then
+  packages+=(gnuplot-nox redis-server redis-tools libuv1-dev libglib2.0-dev)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

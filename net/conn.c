@@ -1,0 +1,560 @@
+/* conn: TCP listener and buffered connections (see conn.h for the contract).
+ *
+ * DESIGN
+ *
+ * Model: Redis's networking.c (readQueryFromClient, writeToClient,
+ * handleClientsWithPendingWrites) and nginx's accept loop.
+ *
+ * Threads. Everything here runs on the loop thread: the server, its
+ * connections and their buffers are touched by nothing else, so there is
+ * not a single lock. Other threads talk to the owner (with el_wake), and
+ * the owner calls cn_write from the loop thread.
+ *
+ * Ownership. The server owns every cn_t (on a list, for destroy) and its
+ * fd; the owner gets a borrowed pointer from on_open to on_close. The
+ * server also owns the one read buffer all connections share.
+ *
+ * Memory. An idle connection is one small struct: no buffers. Input is
+ * read into the shared buffer and offered to on_data from there; only the
+ * bytes on_data leaves (an incomplete request) are copied into the
+ * connection's own buffer, which is freed once consumed. Output is
+ * allocated on the first cn_write and freed once written.
+ *
+ * Batching. cn_write only appends and puts the connection on the server's
+ * "pending" list; the loop's before_wait hook writes each pending
+ * connection once, so all the replies produced by one loop iteration go
+ * out in one send(2) per connection (Redis's beforeSleep does the same).
+ * Only if the socket is full (EAGAIN) does the connection ask for EL_WRITE.
+ *
+ * Deferred close. cn_close never frees anything: it marks the connection,
+ * stops its I/O and puts it on the "closing" list; the before_wait hook
+ * calls on_close, closes the fd and frees it. So a callback that closes a
+ * connection, even one further down the same epoll batch or the one it is
+ * running for, can keep using the pointer until it returns, and on_close
+ * is never re-entered from inside the owner's own code.
+ *
+ * Flow control. Reading (EL_READ interest) is on only while the owner has
+ * not paused, output pending is at most out_limit, and neither EOF nor a
+ * close happened. When reading turns back on and unconsumed input is held,
+ * the input is offered to on_data again (from the hook), because the peer
+ * may have sent everything already and never make the socket readable
+ * again: a pipelined request must not wait for more bytes.
+ */
+#include "net/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum {
+  CN_RBUF_SIZE = 64 * 1024, /* the shared read buffer */
+  CN_ACCEPT_BATCH = 64,     /* accepts per wake-up: new clients must not starve old ones */
+  CN_ACCEPT_PAUSE_MS = 100, /* accept(2) failing for lack of resources: retry after */
+  CN_OUT_MIN = 512,         /* first output allocation */
+};
+
+enum {
+  CN_PAUSED = 1u << 0,     /* cn_pause_read(c, 1) */
+  CN_EOF = 1u << 1,        /* read returned 0 */
+  CN_CLOSING = 1u << 2,    /* cn_close(c, 1): flushing, then close */
+  CN_CLOSED = 1u << 3,     /* on the closing list; no more I/O */
+  CN_PENDING = 1u << 4,    /* on the pending list */
+  CN_REOFFER = 1u << 5,    /* offer held input to on_data again (from the hook) */
+  CN_WANT_WRITE = 1u << 6, /* the socket was full: waiting for EL_WRITE */
+  CN_IN_DATA = 1u << 7,    /* inside on_data */
+  CN_REFUSED = 1u << 8,    /* on_open refused: no on_close */
+};
+
+struct cn {
+  cn_server_t *srv;
+  cn_t *prev, *next; /* srv->all */
+  cn_t *next_list;   /* srv->pending or srv->closing; one at a time (see cn_close_now) */
+  uint64_t id;
+  void *data;
+  int fd;
+  unsigned interest; /* EL_ flags currently asked of the loop */
+  unsigned flags;
+  char *in;          /* unconsumed input, NULL when none */
+  size_t in_len;
+  char *out;         /* queued output: bytes [out_off, out_len) */
+  size_t out_off, out_len, out_cap;
+};
+
+struct cn_server {
+  el_t *loop;
+  int lfd;                /* -1 once stopped accepting */
+  int spare_fd;           /* reserve fd for EMFILE, -1 if none */
+  el_timer_t *accept_timer; /* resumes accepting after a resource error */
+  int port;
+  struct cn_handlers h;
+  size_t max_conns, out_limit;
+  char *reject;
+  size_t reject_len;
+  cn_t *all;
+  size_t count;
+  cn_t *pending, *pending_tail;
+  cn_t *closing;
+  char rbuf[CN_RBUF_SIZE];
+};
+
+/* Atomic only because several loops (threads) may each run a server. */
+static atomic_uint_least64_t cn_next_id;
+
+uint64_t cn_id(const cn_t *c) { return c->id; }
+void *cn_data(const cn_t *c) { return c->data; }
+void cn_set_data(cn_t *c, void *data) { c->data = data; }
+size_t cn_out_pending(const cn_t *c) { return c->out_len - c->out_off; }
+int cn_server_port(const cn_server_t *s) { return s->port; }
+size_t cn_server_count(const cn_server_t *s) { return s->count; }
+
+static void cn_before_wait(el_t *loop, void *arg);
+static void cn_on_io(el_t *loop, int fd, unsigned events, void *arg);
+
+/* ---- state changes ------------------------------------------------------ */
+
+static void cn_mark_pending(cn_t *c) {
+  if (c->flags & (CN_PENDING | CN_CLOSED)) return;
+  cn_server_t *s = c->srv;
+  c->flags |= CN_PENDING;
+  c->next_list = NULL;
+  if (s->pending_tail) s->pending_tail->next_list = c;
+  else s->pending = c;
+  s->pending_tail = c;
+}
+
+/* Stops all I/O on c and queues it for on_close. The fd stays open (and
+ * its number reserved) until then, so it cannot be reused meanwhile. */
+static void cn_close_now(cn_t *c) {
+  if (c->flags & CN_CLOSED) return;
+  c->flags |= CN_CLOSED;
+  (void)el_del(c->srv->loop, c->fd);
+  c->interest = 0;
+  /* next_list serves both lists: a pending c is moved to the closing list
+   * by the hook when it meets it there. */
+  if (!(c->flags & CN_PENDING)) {
+    c->next_list = c->srv->closing;
+    c->srv->closing = c;
+  }
+}
+
+static int cn_can_read(const cn_t *c) {
+  return !(c->flags & (CN_PAUSED | CN_EOF | CN_CLOSING | CN_CLOSED)) &&
+         cn_out_pending(c) <= c->srv->out_limit;
+}
+
+/* Brings the epoll interest in line with the state. */
+static void cn_update(cn_t *c) {
+  if (c->flags & CN_CLOSED) return;
+  unsigned want = (cn_can_read(c) ? EL_READ : 0u) | (c->flags & CN_WANT_WRITE ? EL_WRITE : 0u);
+  if ((want & EL_READ) && !(c->interest & EL_READ) && c->in_len && !(c->flags & CN_IN_DATA)) {
+    /* Inside on_data the owner is looking at the input right now; outside,
+     * nobody would look at it again until more bytes come: see DESIGN. */
+    c->flags |= CN_REOFFER;
+    cn_mark_pending(c);
+  }
+  if (want == c->interest) return;
+  if (el_mod(c->srv->loop, c->fd, want) < 0) {
+    cn_close_now(c); /* epoll_ctl ENOMEM: we cannot serve this one */
+    return;
+  }
+  c->interest = want;
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+/* Offers data (len bytes, either c->in or the shared buffer) to on_data and
+ * keeps what it leaves. */
+static void cn_deliver(cn_t *c, const char *data, size_t len) {
+  c->flags |= CN_IN_DATA;
+  size_t used = c->srv->h.on_data(c, data, len);
+  c->flags &= ~CN_IN_DATA;
+  if (used > len) used = len; /* an owner bug; do not read past the end */
+  size_t rest = len - used;
+  if (c->flags & (CN_CLOSING | CN_CLOSED)) rest = 0; /* nobody will look at it */
+  if (rest == 0) {
+    free(c->in);
+    c->in = NULL;
+  } else if (data == c->in) {
+    memmove(c->in, c->in + used, rest);
+  } else { /* only the tail of the shared buffer is worth keeping */
+    char *p = malloc(rest);
+    if (!p) {
+      cn_close_now(c);
+      return;
+    }
+    memcpy(p, data + used, rest);
+    c->in = p;
+  }
+  c->in_len = rest;
+  cn_update(c);
+}
+
+static void cn_read(cn_t *c) {
+  cn_server_t *s = c->srv;
+  ssize_t n;
+  /* One read per readiness: level-triggered, the loop comes back if more
+   * is waiting, after the other ready connections had their turn. */
+  do n = read(c->fd, s->rbuf, sizeof s->rbuf);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) cn_close_now(c); /* ECONNRESET... */
+    return;
+  }
+  if (n == 0) {
+    c->flags |= CN_EOF;
+    cn_update(c);
+    if (s->h.on_eof) s->h.on_eof(c);
+    return;
+  }
+  if (c->in_len == 0) {
+    cn_deliver(c, s->rbuf, (size_t)n);
+    return;
+  }
+  char *p = realloc(c->in, c->in_len + (size_t)n);
+  if (!p) {
+    cn_close_now(c);
+    return;
+  }
+  memcpy(p + c->in_len, s->rbuf, (size_t)n);
+  c->in = p;
+  c->in_len += (size_t)n;
+  cn_deliver(c, c->in, c->in_len);
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+int cn_write(cn_t *c, const void *buf, size_t len) {
+  if (c->flags & (CN_CLOSING | CN_CLOSED)) return -EPIPE;
+  if (len == 0) return 0;
+  if (c->out_off && c->out_len + len > c->out_cap) { /* slide down before growing */
+    memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+    c->out_len -= c->out_off;
+    c->out_off = 0;
+  }
+  if (c->out_len + len > c->out_cap) {
+    if (len > SIZE_MAX / 2 - c->out_len) return -ENOMEM;
+    size_t cap = c->out_cap ? c->out_cap * 2 : CN_OUT_MIN;
+    while (cap < c->out_len + len) cap *= 2;
+    char *p = realloc(c->out, cap);
+    if (!p) return -ENOMEM;
+    c->out = p;
+    c->out_cap = cap;
+  }
+  memcpy(c->out + c->out_len, buf, len);
+  c->out_len += len;
+  /* Waiting for EL_WRITE already: the write handler will send it. */
+  if (!(c->flags & CN_WANT_WRITE)) cn_mark_pending(c);
+  if (cn_out_pending(c) > c->srv->out_limit) cn_update(c);
+  return 0;
+}
+
+/* Writes queued output until done or the socket is full. */
+static void cn_flush(cn_t *c) {
+  while (c->out_off < c->out_len) {
+    ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->flags |= CN_WANT_WRITE;
+        cn_update(c);
+        return;
+      }
+      cn_close_now(c); /* EPIPE, ECONNRESET...: the peer is gone */
+      return;
+    }
+    c->out_off += (size_t)n;
+  }
+  /* All written: an idle connection holds no output buffer. */
+  free(c->out);
+  c->out = NULL;
+  c->out_off = c->out_len = c->out_cap = 0;
+  c->flags &= ~CN_WANT_WRITE;
+  if (c->flags & CN_CLOSING) cn_close_now(c);
+  else cn_update(c);
+}
+
+/* ---- owner controls ----------------------------------------------------- */
+
+void cn_pause_read(cn_t *c, int paused) {
+  if (paused) c->flags |= CN_PAUSED;
+  else c->flags &= ~CN_PAUSED;
+  cn_update(c);
+}
+
+void cn_close(cn_t *c, int flush) {
+  if (c->flags & CN_CLOSED) return;
+  if (!flush || cn_out_pending(c) == 0) {
+    cn_close_now(c);
+    return;
+  }
+  c->flags |= CN_CLOSING;
+  cn_update(c); /* stops reading */
+  if (!(c->flags & CN_WANT_WRITE)) cn_mark_pending(c);
+}
+
+/* ---- the loop's hooks --------------------------------------------------- */
+
+static void cn_on_io(el_t *loop, int fd, unsigned events, void *arg) {
+  (void)loop;
+  (void)fd;
+  cn_t *c = arg;
+  if ((events & EL_WRITE) && (c->flags & CN_WANT_WRITE)) cn_flush(c);
+  if ((events & EL_READ) && cn_can_read(c)) cn_read(c);
+}
+
+static void cn_free(cn_t *c) {
+  cn_server_t *s = c->srv;
+  if (c->prev) c->prev->next = c->next;
+  else s->all = c->next;
+  if (c->next) c->next->prev = c->prev;
+  s->count--;
+  (void)el_del(s->loop, c->fd); /* no-op unless destroying */
+  (void)close(c->fd);
+  free(c->in);
+  free(c->out);
+  free(c);
+}
+
+static void cn_final_close(cn_t *c) {
+  cn_server_t *s = c->srv;
+  if (!(c->flags & CN_REFUSED) && s->h.on_close) s->h.on_close(c);
+  cn_free(c);
+}
+
+/* Runs before each epoll_wait: re-offers held input, writes batched
+ * output, then completes closes. Each step may make work for the others
+ * (on_data writes, on_close writes to another connection...), so repeat
+ * until nothing is left: the loop must not sleep with work queued. */
+static void cn_before_wait(el_t *loop, void *arg) {
+  (void)loop;
+  cn_server_t *s = arg;
+  while (s->pending || s->closing) {
+    while (s->pending) {
+      cn_t *c = s->pending;
+      s->pending = c->next_list;
+      if (!s->pending) s->pending_tail = NULL;
+      c->flags &= ~CN_PENDING;
+      if (c->flags & CN_CLOSED) { /* closed while pending: move it on */
+        c->next_list = s->closing;
+        s->closing = c;
+        continue;
+      }
+      if (c->flags & CN_REOFFER) {
+        c->flags &= ~CN_REOFFER;
+        if (c->in_len && cn_can_read(c)) cn_deliver(c, c->in, c->in_len);
+        if (c->flags & (CN_CLOSED | CN_PENDING)) continue; /* re-queued above */
+      }
+      if (!(c->flags & CN_WANT_WRITE) && (cn_out_pending(c) || (c->flags & CN_CLOSING)))
+        cn_flush(c);
+    }
+    while (s->closing && !s->pending) {
+      cn_t *c = s->closing;
+      s->closing = c->next_list;
+      cn_final_close(c);
+    }
+  }
+}
+
+/* ---- accepting ---------------------------------------------------------- */
+
+static void cn_accept_resume(el_t *loop, void *arg) {
+  cn_server_t *s = arg;
+  if (s->lfd >= 0) (void)el_mod(loop, s->lfd, EL_READ);
+}
+
+/* accept(2) is failing for lack of some resource; level-triggered, the
+ * loop would retry at once, forever, at 100% CPU. Stop listening for a
+ * moment instead. */
+static void cn_accept_pause(cn_server_t *s) {
+  if (!s->accept_timer &&
+      el_timer_create(s->loop, cn_accept_resume, s, &s->accept_timer) < 0)
+    return; /* out of fds for the timer too: spinning is all that is left */
+  if (el_timer_arm(s->accept_timer, CN_ACCEPT_PAUSE_MS, 0) == 0)
+    (void)el_mod(s->loop, s->lfd, 0);
+}
+
+/* Out of fds: the reserve-fd trick (libev, nginx). Free the spare fd,
+ * accept the newcomer with it and close it at once, so the client gets a
+ * prompt close instead of waiting in the backlog while we spin. */
+static int cn_accept_emfile(cn_server_t *s) {
+  if (s->spare_fd < 0) return -1;
+  (void)close(s->spare_fd);
+  s->spare_fd = -1;
+  int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) (void)close(fd);
+  s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd >= 0 ? 0 : -1;
+}
+
+static void cn_reject(cn_server_t *s, int fd) {
+  if (s->reject_len) /* best effort: a fresh socket's buffer takes a line */
+    (void)send(fd, s->reject, s->reject_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)close(fd);
+}
+
+static void cn_accept_one(cn_server_t *s, int fd) {
+  if (s->count >= s->max_conns) {
+    cn_reject(s, fd);
+    return;
+  }
+  int one = 1;
+  /* Replies are small and final: send them now, not after Nagle's delay.
+   * Failure costs latency only, so it is not fatal. */
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  cn_t *c = calloc(1, sizeof *c);
+  if (!c) {
+    (void)close(fd);
+    return;
+  }
+  c->srv = s;
+  c->fd = fd;
+  c->id = atomic_fetch_add_explicit(&cn_next_id, 1, memory_order_relaxed) + 1;
+  c->interest = EL_READ;
+  if (el_add(s->loop, fd, EL_READ, cn_on_io, c) < 0) {
+    free(c);
+    (void)close(fd);
+    return;
+  }
+  c->next = s->all;
+  if (s->all) s->all->prev = c;
+  s->all = c;
+  s->count++;
+  if (s->h.on_open && s->h.on_open(c, s->h.ud) != 0) {
+    /* Through the normal close path: on_open may have used c already. */
+    c->flags |= CN_REFUSED;
+    cn_close_now(c);
+  }
+}
+
+static void cn_on_accept(el_t *loop, int fd, unsigned events, void *arg) {
+  (void)loop;
+  (void)events;
+  cn_server_t *s = arg;
+  for (int i = 0; i < CN_ACCEPT_BATCH && s->lfd >= 0; i++) {
+    int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd >= 0) {
+      cn_accept_one(s, cfd);
+      continue;
+    }
+    switch (errno) {
+    case EINTR:
+    case ECONNABORTED: /* the client gave up while in the backlog */
+      continue;
+    case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+    case EWOULDBLOCK:
+#endif
+      return;
+    case EMFILE:
+    case ENFILE:
+      if (cn_accept_emfile(s) == 0) continue;
+      cn_accept_pause(s);
+      return;
+    default: /* ENOBUFS, ENOMEM, EPERM (firewall)...: nothing to log with here */
+      cn_accept_pause(s);
+      return;
+    }
+  }
+}
+
+/* ---- the server --------------------------------------------------------- */
+
+static int cn_listen(cn_server_t *s, const struct cn_options *opt) {
+  union {
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+  } sa;
+  socklen_t len;
+  int family;
+  memset(&sa, 0, sizeof sa);
+  if (!opt->bind_addr || opt->port < 0 || opt->port > 65535) return -EINVAL;
+  if (inet_pton(AF_INET, opt->bind_addr, &sa.v4.sin_addr) == 1) {
+    family = sa.v4.sin_family = AF_INET;
+    sa.v4.sin_port = htons((uint16_t)opt->port);
+    len = sizeof sa.v4;
+  } else if (inet_pton(AF_INET6, opt->bind_addr, &sa.v6.sin6_addr) == 1) {
+    family = sa.v6.sin6_family = AF_INET6;
+    sa.v6.sin6_port = htons((uint16_t)opt->port);
+    len = sizeof sa.v6;
+  } else {
+    return -EINVAL;
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  /* A restarted server must be able to bind while old connections linger
+   * in TIME_WAIT. */
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+      bind(fd, (struct sockaddr *)&sa, len) < 0 ||
+      listen(fd, opt->backlog > 0 ? opt->backlog : SOMAXCONN) < 0 ||
+      getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+    int err = errno;
+    (void)close(fd);
+    return -err;
+  }
+  s->port = ntohs(family == AF_INET ? sa.v4.sin_port : sa.v6.sin6_port);
+  s->lfd = fd;
+  return 0;
+}
+
+int cn_server_start(el_t *loop, const struct cn_options *opt, const struct cn_handlers *h,
+                    cn_server_t **out) {
+  if (!h->on_data) return -EINVAL;
+  cn_server_t *s = calloc(1, sizeof *s);
+  if (!s) return -ENOMEM;
+  s->loop = loop;
+  s->h = *h;
+  s->lfd = s->spare_fd = -1;
+  s->max_conns = opt->max_connections;
+  s->out_limit = opt->out_limit;
+  int rc = -ENOMEM;
+  if (opt->reject_line) {
+    s->reject_len = strlen(opt->reject_line);
+    if (!(s->reject = malloc(s->reject_len + 1))) goto fail;
+    memcpy(s->reject, opt->reject_line, s->reject_len + 1);
+  }
+  s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (s->spare_fd < 0) {
+    rc = -errno;
+    goto fail;
+  }
+  if ((rc = cn_listen(s, opt)) < 0) goto fail;
+  if ((rc = el_add(loop, s->lfd, EL_READ, cn_on_accept, s)) < 0) goto fail;
+  el_set_before_wait(loop, cn_before_wait, s);
+  *out = s;
+  return 0;
+fail:
+  if (s->lfd >= 0) (void)close(s->lfd);
+  if (s->spare_fd >= 0) (void)close(s->spare_fd);
+  free(s->reject);
+  free(s);
+  return rc;
+}
+
+void cn_server_stop_accepting(cn_server_t *s) {
+  if (s->lfd < 0) return;
+  (void)el_del(s->loop, s->lfd);
+  (void)close(s->lfd);
+  s->lfd = -1;
+}
+
+void cn_server_destroy(cn_server_t *s) {
+  if (!s) return;
+  cn_server_stop_accepting(s);
+  el_set_before_wait(s->loop, NULL, NULL);
+  /* Mark everything closed first, so on_close callbacks that write to or
+   * close other connections meet -EPIPE / no-ops, not half-freed state. */
+  for (cn_t *c = s->all; c; c = c->next) c->flags |= CN_CLOSED;
+  while (s->all) cn_final_close(s->all);
+  if (s->accept_timer) el_timer_destroy(s->accept_timer);
+  if (s->spare_fd >= 0) (void)close(s->spare_fd);
+  free(s->reject);
+  free(s);
+}
