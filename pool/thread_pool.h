@@ -18,7 +18,9 @@
  * Errors: int functions return 0 or a negative errno (-EINVAL, -ENOMEM,
  * -EAGAIN when the queue is full, -EPIPE after shutdown began, or a
  * pthread_create error). Threads: submit, stats and cancel may be called from
- * any thread; tp_shutdown and tp_destroy from one thread, never a worker.
+ * any thread, also while tp_shutdown runs or after it (submit then returns
+ * -EPIPE), but not after tp_destroy; tp_shutdown and tp_destroy from one
+ * thread, never a worker.
  */
 #ifndef POOL_THREAD_POOL_H
 #define POOL_THREAD_POOL_H
@@ -40,7 +42,8 @@ struct tp_task {
   int (*work)(tp_task_t *task);  /* 0 = ok; nonzero = failed (set ->error) */
   void (*done)(tp_task_t *task, enum tp_outcome outcome);
   void *arg;
-  /* Written by work() on failure: a message that outlives the task's done(). */
+  /* Written by work() on failure: a message that outlives the task's done().
+   * tp_submit resets it to NULL. */
   const char *error;
   /* Private to the pool and tp_task_* below; zeroed by tp_submit. Accessed
    * only with __atomic builtins (C11 _Atomic would not compile in the C++
@@ -57,9 +60,10 @@ struct tp_options {
   const char *name;       /* thread-name prefix, <= 8 chars; NULL = "worker" */
 };
 
+/* Read one by one, not as one snapshot: figures may be a moment apart. */
 struct tp_stats {
   size_t workers, busy_workers, queue_depth, queue_capacity;
-  uint64_t submitted, completed, failed, cancelled, rejected;
+  uint64_t submitted, completed, failed, cancelled, rejected; /* rejected: -EAGAIN */
   uint64_t lock_wait_ns;   /* time blocked on the queue lock, all threads */
   uint64_t worker_ns;      /* summed wall time of all workers, live and exited */
 };
