@@ -33,6 +33,17 @@
  * running for, can keep using the pointer until it returns, and on_close
  * is never re-entered from inside the owner's own code.
  *
+ * Lingering close. Closing a socket while the peer's data sits unread in
+ * the kernel makes the kernel send a reset, and a reset also throws away
+ * the replies still in our send queue: a client that pipelined more than
+ * we answered (after QUIT, a framing error, or at shutdown) would lose
+ * replies we had already written. Whether more input is on its way cannot
+ * be known (it may be in flight as we look), so a flushing close of a peer
+ * that has not shut down its side half-closes (shutdown SHUT_WR: a FIN
+ * after the data), then reads and discards until the peer closes, is quiet
+ * for CN_LINGER_IDLE_MS, or CN_LINGER_MS pass (nginx's lingering_timeout
+ * and lingering_time). on_close runs when the socket is finally closed.
+ *
  * Flow control. Reading (EL_READ interest) is on only while the owner has
  * not paused, output pending is at most out_limit, and neither EOF nor a
  * close happened. When reading turns back on and unconsumed input is held,
@@ -58,6 +69,9 @@ enum {
   CN_ACCEPT_BATCH = 64,     /* accepts per wake-up: new clients must not starve old ones */
   CN_ACCEPT_PAUSE_MS = 100, /* accept(2) failing for lack of resources: retry after */
   CN_OUT_MIN = 512,         /* first output allocation */
+  CN_LINGER_MS = 2000,      /* longest a lingering close waits for the peer */
+  CN_LINGER_IDLE_MS = 200,  /* ... or for the peer's next bytes */
+  CN_LINGER_TICK_MS = 50,   /* how often lingering connections are checked */
 };
 
 enum {
@@ -70,6 +84,7 @@ enum {
   CN_WANT_WRITE = 1u << 6, /* the socket was full: waiting for EL_WRITE */
   CN_IN_DATA = 1u << 7,    /* inside on_data */
   CN_REFUSED = 1u << 8,    /* on_open refused: no on_close */
+  CN_LINGER = 1u << 9,     /* output done, SHUT_WR sent: discarding input */
 };
 
 struct cn {
@@ -85,6 +100,9 @@ struct cn {
   size_t in_len;
   char *out;         /* queued output: bytes [out_off, out_len) */
   size_t out_off, out_len, out_cap;
+  uint64_t linger_idle;  /* CN_LINGER: el_now_ns() deadlines, next read ... */
+  uint64_t linger_end;   /* ... and overall */
+  cn_t *next_linger;     /* srv->lingering */
 };
 
 struct cn_server {
@@ -101,6 +119,8 @@ struct cn_server {
   size_t count;
   cn_t *pending, *pending_tail;
   cn_t *closing;
+  cn_t *lingering;          /* CN_LINGER connections, newest first */
+  el_timer_t *linger_timer; /* armed while lingering is not empty */
   char rbuf[CN_RBUF_SIZE];
 };
 
@@ -116,6 +136,7 @@ size_t cn_server_count(const cn_server_t *s) { return s->count; }
 
 static void cn_before_wait(el_t *loop, void *arg);
 static void cn_on_io(el_t *loop, int fd, unsigned events, void *arg);
+static void cn_finish(cn_t *c);
 
 /* ---- state changes ------------------------------------------------------ */
 
@@ -133,6 +154,12 @@ static void cn_mark_pending(cn_t *c) {
  * its number reserved) until then, so it cannot be reused meanwhile. */
 static void cn_close_now(cn_t *c) {
   if (c->flags & CN_CLOSED) return;
+  if (c->flags & CN_LINGER) { /* unlink: the list is short-lived and short */
+    cn_t **pp = &c->srv->lingering;
+    while (*pp != c) pp = &(*pp)->next_linger;
+    *pp = c->next_linger;
+    if (!c->srv->lingering) (void)el_timer_arm(c->srv->linger_timer, 0, 0);
+  }
   c->flags |= CN_CLOSED;
   (void)el_del(c->srv->loop, c->fd);
   c->interest = 0;
@@ -151,7 +178,7 @@ static int cn_can_read(const cn_t *c) {
 
 /* Brings the epoll interest in line with the state. */
 static void cn_update(cn_t *c) {
-  if (c->flags & CN_CLOSED) return;
+  if (c->flags & (CN_CLOSED | CN_LINGER)) return;
   unsigned want = (cn_can_read(c) ? EL_READ : 0u) | (c->flags & CN_WANT_WRITE ? EL_WRITE : 0u);
   if ((want & EL_READ) && !(c->interest & EL_READ) && c->in_len && !(c->flags & CN_IN_DATA)) {
     /* Inside on_data the owner is looking at the input right now; outside,
@@ -276,8 +303,56 @@ static void cn_flush(cn_t *c) {
   c->out = NULL;
   c->out_off = c->out_len = c->out_cap = 0;
   c->flags &= ~CN_WANT_WRITE;
-  if (c->flags & CN_CLOSING) cn_close_now(c);
+  if (c->flags & CN_CLOSING) cn_finish(c);
   else cn_update(c);
+}
+
+/* ---- lingering close (see DESIGN) --------------------------------------- */
+
+static void cn_linger_tick(el_t *loop, void *arg) {
+  (void)loop;
+  cn_server_t *s = arg;
+  uint64_t now = el_now_ns();
+  for (cn_t *c = s->lingering, *next; c; c = next) {
+    next = c->next_linger;
+    if (now >= c->linger_idle || now >= c->linger_end) cn_close_now(c);
+  }
+}
+
+/* The output is all written: close now if the peer can send no more (it
+ * shut down its side), else linger. */
+static void cn_finish(cn_t *c) {
+  cn_server_t *s = c->srv;
+  if (c->flags & CN_LINGER) return;
+  if (c->flags & CN_EOF) {
+    cn_close_now(c);
+    return;
+  }
+  if ((!s->linger_timer && el_timer_create(s->loop, cn_linger_tick, s, &s->linger_timer) < 0) ||
+      shutdown(c->fd, SHUT_WR) < 0 || el_mod(s->loop, c->fd, EL_READ) < 0) {
+    cn_close_now(c); /* cannot linger: a reset is the lesser evil than a leak */
+    return;
+  }
+  c->interest = EL_READ;
+  c->flags |= CN_CLOSING | CN_LINGER;
+  free(c->in);
+  c->in = NULL;
+  c->in_len = 0;
+  uint64_t now = el_now_ns();
+  c->linger_idle = now + (uint64_t)CN_LINGER_IDLE_MS * 1000000u;
+  c->linger_end = now + (uint64_t)CN_LINGER_MS * 1000000u;
+  if (!s->lingering) (void)el_timer_arm(s->linger_timer, CN_LINGER_TICK_MS, CN_LINGER_TICK_MS);
+  c->next_linger = s->lingering;
+  s->lingering = c;
+}
+
+/* Lingering: read and drop whatever comes, until EOF or an error. */
+static void cn_linger_read(cn_t *c) {
+  ssize_t n;
+  do n = read(c->fd, c->srv->rbuf, sizeof c->srv->rbuf);
+  while (n < 0 && errno == EINTR);
+  if (n > 0) c->linger_idle = el_now_ns() + (uint64_t)CN_LINGER_IDLE_MS * 1000000u;
+  else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) cn_close_now(c);
 }
 
 /* ---- owner controls ----------------------------------------------------- */
@@ -290,8 +365,12 @@ void cn_pause_read(cn_t *c, int paused) {
 
 void cn_close(cn_t *c, int flush) {
   if (c->flags & CN_CLOSED) return;
-  if (!flush || cn_out_pending(c) == 0) {
+  if (!flush) {
     cn_close_now(c);
+    return;
+  }
+  if (cn_out_pending(c) == 0) {
+    cn_finish(c);
     return;
   }
   c->flags |= CN_CLOSING;
@@ -305,6 +384,10 @@ static void cn_on_io(el_t *loop, int fd, unsigned events, void *arg) {
   (void)loop;
   (void)fd;
   cn_t *c = arg;
+  if (c->flags & CN_LINGER) {
+    cn_linger_read(c);
+    return;
+  }
   if ((events & EL_WRITE) && (c->flags & CN_WANT_WRITE)) cn_flush(c);
   if ((events & EL_READ) && cn_can_read(c)) cn_read(c);
 }
@@ -554,6 +637,7 @@ void cn_server_destroy(cn_server_t *s) {
   for (cn_t *c = s->all; c; c = c->next) c->flags |= CN_CLOSED;
   while (s->all) cn_final_close(s->all);
   if (s->accept_timer) el_timer_destroy(s->accept_timer);
+  if (s->linger_timer) el_timer_destroy(s->linger_timer);
   if (s->spare_fd >= 0) (void)close(s->spare_fd);
   free(s->reject);
   free(s);

@@ -15,7 +15,7 @@ static const char usage[] =
     "                   [--min-workers N] [--max-workers N] [--idle-ms MS]\n"
     "                   [--queue-capacity N] [--max-line BYTES] [--max-connections N]\n"
     "                   [--max-inflight N] [--task-timeout-ms MS] [--shutdown-grace-ms MS]\n"
-    "                   [--log-level error|warn|info|debug] [--help] [--version]\n";
+    "                   [--resp-inline] [--log-level error|warn|info|debug] [--help] [--version]\n";
 
 /* A flag taking a number, the range it accepts, and where it goes. */
 struct num_flag {
@@ -90,6 +90,10 @@ int main(int argc, char **argv) {
     if (strcmp(arg, "--version") == 0) {
       puts("pool_server " POOL_SERVER_VERSION);
       return 0;
+    }
+    if (strcmp(arg, "--resp-inline") == 0) {
+      cfg.resp_inline = 1;
+      continue;
     }
     if (arg[0] != '-') { /* the spec's positional PORT */
       if (have_port_arg++) return bad_usage("unexpected argument '%s'%s", arg, "");

@@ -183,8 +183,10 @@ static long parse_text(const char *buf, size_t len, size_t max_line,
     return 0;
   }
   size_t used = (size_t)(nl - buf) + 1, end = used - 1;
-  if (end > 0 && buf[end - 1] == '\r')
+  if (end > 0 && buf[end - 1] == '\r') {
     end--;
+    req->crlf = 1;
+  }
   if (end > max_line)
     return -E2BIG;
   if (end == 0) {
@@ -318,6 +320,7 @@ long pr_parse(const char *buf, size_t len, size_t max_line,
               struct pr_request *req) {
   req->cmd = PR_INVALID;
   req->resp = 0;
+  req->crlf = 0;
   req->arg = NULL;
   req->arg_len = 0;
   req->n = 0;

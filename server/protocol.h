@@ -42,6 +42,7 @@ enum { PR_FRAME_SLACK = 128 };
 struct pr_request {
   enum pr_cmd cmd;
   int resp;               /* 1: arrived as RESP2 and is answered in RESP2 */
+  int crlf;               /* text framing only: the line ended in \r\n */
   const char *arg;        /* ECHO/HASH bytes; points into the parsed buffer */
   size_t arg_len;
   uint64_t n;             /* PRIMES n, SLEEP ms */

@@ -446,6 +446,7 @@ static size_t on_data(cn_t *cn, const char *buf, size_t len) {
       break;
     }
     used += (size_t)n;
+    if (q.crlf && cfg->resp_inline) q.resp = 1;
     client_handle(c, &q);
   }
   if (c->closing) {

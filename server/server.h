@@ -25,6 +25,8 @@ struct srv_config {
   size_t out_limit;            /* per-connection output bytes above which reading pauses */
   unsigned shutdown_grace_ms;  /* how long running tasks may finish after SIGTERM */
   unsigned task_timeout_ms;    /* 0 = none; time on a worker, not in the queue */
+  int resp_inline;             /* answer text lines ending in \r\n in RESP2, as Redis
+                                  answers inline commands (redis-benchmark PING_INLINE) */
 };
 
 void srv_config_defaults(struct srv_config *cfg);

@@ -1,0 +1,81 @@
+// Starting and watching a program from a test: the pool_server (ServerProcess)
+// or a one-shot tool (RunProgram). Single-threaded: everything is polling
+// with deadlines, never blocking forever.
+#ifndef TESTS_SERVER_IT_SERVER_PROCESS_H
+#define TESTS_SERVER_IT_SERVER_PROCESS_H
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace it {
+
+// Polls cond every few milliseconds until it holds or timeout_ms passes.
+// Returns the last value of cond().
+bool PollUntil(const std::function<bool()>& cond, int timeout_ms);
+
+// One pool_server process. Its stderr (the log) and stdout go to files in
+// TempDir(), so a chatty server can never block on a full pipe.
+class ServerProcess {
+ public:
+  // args: the server's arguments (without the program name). Start() adds
+  // "--port 0" unless args already name a port.
+  explicit ServerProcess(std::vector<std::string> args);
+  ~ServerProcess();  // SIGKILLs and reaps a server still running
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // Spawns the server and waits (up to timeout_ms) for its
+  // "listening on 127.0.0.1:<port>" line. False with *why on failure.
+  bool Start(int timeout_ms, std::string* why);
+
+  pid_t pid() const { return pid_; }
+  int port() const { return port_; }
+  bool running() const { return pid_ > 0 && !reaped_; }
+
+  std::string Log() const;  // the whole stderr so far
+  bool WaitForLog(const std::string& needle, int timeout_ms) const;
+
+  int Signal(int sig) const;  // kill(2); 0 or -errno
+  // Reaps the server if it exits within timeout_ms. True once reaped;
+  // status() is then the raw wait status.
+  bool WaitExit(int timeout_ms);
+  int status() const { return status_; }
+  // SIGKILL + reap. True if the process was still running.
+  bool KillAndReap();
+
+  // The server's threads: entries in /proc/PID/task. Under TSan the
+  // runtime's own background thread (unnamed: it has the main thread's
+  // comm, where the server names every thread it makes) is not counted.
+  // -1 if unreadable.
+  int ThreadCount() const;
+  // VmRSS in KiB; -1 if unreadable.
+
+  long RssKb() const;
+
+ private:
+  std::vector<std::string> args_;
+  std::string log_path_, out_path_;
+  pid_t pid_ = -1;
+  int port_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+// Runs argv to completion (stdin /dev/null), capturing stdout and stderr.
+struct RunResult {
+  bool exited = false;  // false: still running at the deadline (then killed)
+  int status = 0;       // raw wait status
+  std::string out, err;
+  int exit_code() const;  // -1 unless it exited normally
+};
+RunResult RunProgram(const std::vector<std::string>& argv, int timeout_ms);
+
+// Human-readable wait status ("exit 0", "signal 9").
+std::string DescribeStatus(int status);
+
+}  // namespace it
+
+#endif
