@@ -76,7 +76,8 @@ strace -f -e trace=epoll_wait -o "$work/strace.out" "$work/pool_server" "$port" 
 pid=$!; pids+=("$pid")
 wait_port "$port" 10
 echo PING | nc -q1 127.0.0.1 "$port" >/dev/null
-kill -TERM "$pid"
+# strace -o blocks fatal signals for itself: signal the server, its child.
+kill -TERM "$(pgrep -P "$pid")"
 wait "$pid" || fail "server under strace exited non-zero"
 n=$(grep -c 'epoll_wait(' "$work/strace.out" || true)
 echo "epoll_wait calls: $n; poll/select calls: $(grep -cE '^[0-9]+ +(poll|select|ppoll|pselect6)\(' "$work/strace.out" || true)"
