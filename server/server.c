@@ -204,12 +204,13 @@ static void req_decide_error(struct req *r, enum pr_err code, const char *msg) {
 static int srv_cancelled(const void *task) { return tp_task_cancelled(task); }
 
 static const char *cmd_name(enum pr_cmd cmd) {
-  switch (cmd) {
-    case PR_HASH: return "HASH";
-    case PR_PRIMES: return "PRIMES";
-    case PR_SLEEP: return "SLEEP";
-    default: return "?";
-  }
+  static const char *const names[] = {
+      [PR_INVALID] = "invalid", [PR_PING] = "PING",       [PR_ECHO] = "ECHO",
+      [PR_HASH] = "HASH",       [PR_PRIMES] = "PRIMES",   [PR_SLEEP] = "SLEEP",
+      [PR_STATS] = "STATS",     [PR_QUIT] = "QUIT",       [PR_COMMAND] = "COMMAND",
+      [PR_CONFIG] = "CONFIG",   [PR_HELLO] = "HELLO",     [PR_CLIENT] = "CLIENT",
+  };
+  return (unsigned)cmd < sizeof names / sizeof names[0] && names[cmd] ? names[cmd] : "?";
 }
 
 /* Runs on a worker. Touches only the req's own fields. */
@@ -383,7 +384,7 @@ static void stats_reply(struct client *c, int resp) {
 
 static void client_handle(struct client *c, const struct pr_request *q) {
   struct pr_reply rep;
-  LG_DBG("conn=%" PRIu64 " read request (command %d)", cn_id(c->cn), (int)q->cmd);
+  LG_DBG("conn=%" PRIu64 " read %s%s", cn_id(c->cn), cmd_name(q->cmd), q->resp ? " (RESP)" : "");
   switch (q->cmd) {
     case PR_HASH:
     case PR_PRIMES:
