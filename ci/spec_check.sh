@@ -83,7 +83,7 @@ n=$(grep -c 'epoll_wait(' "$work/strace.out" || true)
 echo "epoll_wait calls: $n; poll/select calls: $(grep -cE '^[0-9]+ +(poll|select|ppoll|pselect6)\(' "$work/strace.out" || true)"
 [ "$n" -gt 0 ] || fail "no epoll_wait in strace output"
 
-step "R8: Helgrind through a request and the harness: 0 errors"
+step "R8: Helgrind through a request: 0 errors (the harness under Helgrind is the helgrind cell)"
 valgrind --tool=helgrind --log-file="$work/helgrind.log" "$work/pool_server" "$port" 2>/dev/null &
 pid=$!; pids+=("$pid")
 wait_port "$port" 60
