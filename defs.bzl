@@ -22,3 +22,14 @@ TEST_COPTS = [
     "-iquote",
     ".",
 ]
+
+# Product code goes through these, so every package builds with the same
+# flags; `copts`/`linkopts` given add to C_COPTS/C_LINKOPTS.
+def c_library(name, copts = [], linkopts = [], **kwargs):
+    native.cc_library(name = name, copts = C_COPTS + copts, linkopts = C_LINKOPTS + linkopts, **kwargs)
+
+def c_binary(name, copts = [], linkopts = [], **kwargs):
+    native.cc_binary(name = name, copts = C_COPTS + copts, linkopts = C_LINKOPTS + linkopts, **kwargs)
+
+def c_test(name, copts = [], linkopts = [], **kwargs):
+    native.cc_test(name = name, copts = C_COPTS + copts, linkopts = C_LINKOPTS + linkopts, **kwargs)
