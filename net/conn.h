@@ -76,9 +76,12 @@ void  cn_set_data(cn_t *c, void *data);
 
 int  cn_write(cn_t *c, const void *buf, size_t len);  /* -EPIPE once closing */
 void cn_pause_read(cn_t *c, int paused);
-/* flush != 0: stop reading, send what is queued, then close. flush == 0:
- * close now, dropping queued output. on_close runs from the loop, never
- * from inside cn_close, so callers may keep using c until they return. */
+/* flush != 0: stop reading, send what is queued, then close; if the peer
+ * has not shut down its side, half-close first and discard its input for a
+ * while (a lingering close, so a reset cannot destroy replies already
+ * sent). flush == 0: close now, dropping queued output. on_close runs from
+ * the loop, never from inside cn_close, so callers may keep using c until
+ * they return; after a lingering close it runs when the socket closes. */
 void cn_close(cn_t *c, int flush);
 size_t cn_out_pending(const cn_t *c);
 
