@@ -44,12 +44,35 @@
  * for CN_LINGER_IDLE_MS, or CN_LINGER_MS pass (nginx's lingering_timeout
  * and lingering_time). on_close runs when the socket is finally closed.
  *
- * Flow control. Reading (EL_READ interest) is on only while the owner has
- * not paused, output pending is at most out_limit, and neither EOF nor a
- * close happened. When reading turns back on and unconsumed input is held,
- * the input is offered to on_data again (from the hook), because the peer
- * may have sent everything already and never make the socket readable
- * again: a pipelined request must not wait for more bytes.
+ * Flow control. Held input (bytes the owner left) is offered to on_data
+ * only while the connection is "offerable": the owner has not paused it,
+ * its output pending is at most out_limit, and it is not closing. The
+ * socket is read only while offerable and before EOF. One rule resumes
+ * everything: whenever the connection becomes offerable again with input
+ * held (cn_update sees the transition), the held input is offered again
+ * from the hook, because the peer may have sent everything already and
+ * never make the socket readable again. The transition is seen wherever it
+ * happens, also inside on_data (the owner pauses, then its own flush
+ * resumes it before it returns): then the offer comes from the hook, right
+ * after on_data returns. So no resume can be lost.
+ *
+ * Watching a connection that is not read. A paused connection stays in the
+ * epoll set for EL_RDHUP (the peer's FIN: noted, and the interest dropped,
+ * since it would be reported again at every wait) and for errors: a reset
+ * is seen at once and the connection is closed (on_close), so a client
+ * that vanishes while paused frees its slot and its buffers now, not when
+ * its work ends. A FIN alone is a half-close: the peer may still read, so
+ * what it sent before is still answered.
+ *
+ * EOF. read() returning 0 ends reading, but on_eof is told only once every
+ * complete request before the FIN has been offered: held input is offered
+ * first (again, when the connection becomes offerable), and what is left
+ * when the owner then takes no more is an incomplete request, dropped.
+ *
+ * Input buffer. Held input is in[in_off..in_len). Consuming advances
+ * in_off (no memmove per request); the buffer is compacted only when more
+ * bytes are appended, and grows geometrically, so a long request arriving
+ * in many reads costs linear time, not quadratic.
  */
 #include "net/conn.h"
 
@@ -57,7 +80,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +94,7 @@ enum {
   CN_ACCEPT_BATCH = 64,     /* accepts per wake-up: new clients must not starve old ones */
   CN_ACCEPT_PAUSE_MS = 100, /* accept(2) failing for lack of resources: retry after */
   CN_OUT_MIN = 512,         /* first output allocation */
+  CN_OUT_STEP = 64 * 1024,  /* output growth past out_limit / 2 */
   CN_LINGER_MS = 2000,      /* longest a lingering close waits for the peer */
   CN_LINGER_IDLE_MS = 200,  /* ... or for the peer's next bytes */
   CN_LINGER_TICK_MS = 50,   /* how often lingering connections are checked */
@@ -76,7 +102,7 @@ enum {
 
 enum {
   CN_PAUSED = 1u << 0,     /* cn_pause_read(c, 1) */
-  CN_EOF = 1u << 1,        /* read returned 0 */
+  CN_EOF = 1u << 1,        /* read returned 0: no more reads */
   CN_CLOSING = 1u << 2,    /* cn_close(c, 1): flushing, then close */
   CN_CLOSED = 1u << 3,     /* on the closing list; no more I/O */
   CN_PENDING = 1u << 4,    /* on the pending list */
@@ -85,6 +111,9 @@ enum {
   CN_IN_DATA = 1u << 7,    /* inside on_data */
   CN_REFUSED = 1u << 8,    /* on_open refused: no on_close */
   CN_LINGER = 1u << 9,     /* output done, SHUT_WR sent: discarding input */
+  CN_EOF_TOLD = 1u << 10,  /* on_eof called */
+  CN_PEER_FIN = 1u << 11,  /* EL_RDHUP seen while not reading */
+  CN_OFFERABLE = 1u << 12, /* cn_can_offer() when cn_update last looked */
 };
 
 struct cn {
@@ -96,8 +125,8 @@ struct cn {
   int fd;
   unsigned interest; /* EL_ flags currently asked of the loop */
   unsigned flags;
-  char *in;          /* unconsumed input, NULL when none */
-  size_t in_len;
+  char *in;          /* held input: in[in_off..in_len); NULL when none */
+  size_t in_off, in_len, in_cap;
   char *out;         /* queued output: bytes [out_off, out_len) */
   size_t out_off, out_len, out_cap;
   uint64_t linger_idle;  /* CN_LINGER: el_now_ns() deadlines, next read ... */
@@ -111,6 +140,7 @@ struct cn_server {
   int spare_fd;           /* reserve fd for EMFILE, -1 if none */
   el_timer_t *accept_timer; /* resumes accepting after a resource error */
   int port;
+  char addr[64];            /* numeric, for cn_server_address */
   struct cn_handlers h;
   size_t max_conns, out_limit;
   char *reject;
@@ -120,6 +150,7 @@ struct cn_server {
   cn_t *pending, *pending_tail;
   cn_t *closing;
   cn_t *lingering;          /* CN_LINGER connections, newest first */
+  size_t buffered;          /* sum of in_cap + out_cap over all connections */
   el_timer_t *linger_timer; /* armed while lingering is not empty */
   char rbuf[CN_RBUF_SIZE];
 };
@@ -131,8 +162,13 @@ uint64_t cn_id(const cn_t *c) { return c->id; }
 void *cn_data(const cn_t *c) { return c->data; }
 void cn_set_data(cn_t *c, void *data) { c->data = data; }
 size_t cn_out_pending(const cn_t *c) { return c->out_len - c->out_off; }
+int cn_out_full(const cn_t *c) { return cn_out_pending(c) > c->srv->out_limit; }
 int cn_server_port(const cn_server_t *s) { return s->port; }
+void cn_server_address(const cn_server_t *s, char *buf, size_t len) {
+  snprintf(buf, len, "%s", s->addr);
+}
 size_t cn_server_count(const cn_server_t *s) { return s->count; }
+size_t cn_server_buffered(const cn_server_t *s) { return s->buffered; }
 
 static void cn_before_wait(el_t *loop, void *arg);
 static void cn_on_io(el_t *loop, int fd, unsigned events, void *arg);
@@ -171,21 +207,38 @@ static void cn_close_now(cn_t *c) {
   }
 }
 
-static int cn_can_read(const cn_t *c) {
-  return !(c->flags & (CN_PAUSED | CN_EOF | CN_CLOSING | CN_CLOSED)) &&
+static size_t cn_held(const cn_t *c) { return c->in_len - c->in_off; }
+
+/* Held input may be offered to on_data (see DESIGN: flow control). */
+static int cn_can_offer(const cn_t *c) {
+  return !(c->flags & (CN_PAUSED | CN_CLOSING | CN_CLOSED)) &&
          cn_out_pending(c) <= c->srv->out_limit;
 }
 
-/* Brings the epoll interest in line with the state. */
+static int cn_can_read(const cn_t *c) { return cn_can_offer(c) && !(c->flags & CN_EOF); }
+
+/* Asks the hook to offer held input (or tell EOF) after the current call. */
+static void cn_schedule_offer(cn_t *c) {
+  c->flags |= CN_REOFFER;
+  cn_mark_pending(c);
+}
+
+/* Brings the epoll interest in line with the state, and schedules an offer
+ * when the connection becomes offerable with input held or EOF untold. */
 static void cn_update(cn_t *c) {
   if (c->flags & (CN_CLOSED | CN_LINGER)) return;
-  unsigned want = (cn_can_read(c) ? EL_READ : 0u) | (c->flags & CN_WANT_WRITE ? EL_WRITE : 0u);
-  if ((want & EL_READ) && !(c->interest & EL_READ) && c->in_len && !(c->flags & CN_IN_DATA)) {
-    /* Inside on_data the owner is looking at the input right now; outside,
-     * nobody would look at it again until more bytes come: see DESIGN. */
-    c->flags |= CN_REOFFER;
-    cn_mark_pending(c);
-  }
+  int offer = cn_can_offer(c);
+  /* Inside on_data the input is not "held" yet (it may still be in the
+   * shared buffer), but what the owner leaves will be: schedule anyway. */
+  if (offer && !(c->flags & CN_OFFERABLE) &&
+      (cn_held(c) || (c->flags & CN_IN_DATA) || (c->flags & (CN_EOF | CN_EOF_TOLD)) == CN_EOF))
+    cn_schedule_offer(c);
+  if (offer) c->flags |= CN_OFFERABLE;
+  else c->flags &= ~CN_OFFERABLE;
+  unsigned want = EL_ERROR; /* a reset is always seen (see DESIGN) */
+  if (cn_can_read(c)) want |= EL_READ;
+  else if (!(c->flags & (CN_EOF | CN_PEER_FIN))) want |= EL_RDHUP;
+  if (c->flags & CN_WANT_WRITE) want |= EL_WRITE;
   if (want == c->interest) return;
   if (el_mod(c->srv->loop, c->fd, want) < 0) {
     cn_close_now(c); /* epoll_ctl ENOMEM: we cannot serve this one */
@@ -196,9 +249,48 @@ static void cn_update(cn_t *c) {
 
 /* ---- input -------------------------------------------------------------- */
 
-/* Offers data (len bytes, either c->in or the shared buffer) to on_data and
- * keeps what it leaves. */
+static void cn_drop_input(cn_t *c) {
+  c->srv->buffered -= c->in_cap;
+  free(c->in);
+  c->in = NULL;
+  c->in_off = c->in_len = c->in_cap = 0;
+}
+
+/* Tells the owner of the EOF once every complete request before it has been
+ * offered: now, if reading is over and the owner would take input. */
+static void cn_maybe_tell_eof(cn_t *c) {
+  if ((c->flags & (CN_EOF | CN_EOF_TOLD | CN_REOFFER)) != CN_EOF || !cn_can_offer(c)) return;
+  c->flags |= CN_EOF_TOLD;
+  cn_drop_input(c); /* an incomplete request: nothing more will complete it */
+  if (c->srv->h.on_eof) c->srv->h.on_eof(c);
+}
+
+/* Makes room for n more bytes after the held input: compacts, then grows
+ * the buffer geometrically. 0 or -ENOMEM. */
+static int cn_reserve(cn_t *c, size_t n) {
+  size_t held = cn_held(c);
+  if (c->in_off) {
+    memmove(c->in, c->in + c->in_off, held);
+    c->in_off = 0;
+    c->in_len = held;
+  }
+  if (c->in_cap - held >= n) return 0;
+  if (n > SIZE_MAX / 2 - held) return -ENOMEM;
+  size_t cap = c->in_cap ? c->in_cap : n;
+  while (cap < held + n) cap *= 2;
+  char *p = realloc(c->in, cap);
+  if (!p) return -ENOMEM;
+  c->srv->buffered += cap - c->in_cap;
+  c->in = p;
+  c->in_cap = cap;
+  return 0;
+}
+
+/* Offers data (len bytes: the held input, or the shared buffer when nothing
+ * is held) to on_data and keeps what it leaves. */
 static void cn_deliver(cn_t *c, const char *data, size_t len) {
+  int held = c->in && data == c->in + c->in_off;
+  c->flags &= ~CN_REOFFER; /* this offer is the one a resume asked for */
   c->flags |= CN_IN_DATA;
   size_t used = c->srv->h.on_data(c, data, len);
   c->flags &= ~CN_IN_DATA;
@@ -206,21 +298,19 @@ static void cn_deliver(cn_t *c, const char *data, size_t len) {
   size_t rest = len - used;
   if (c->flags & (CN_CLOSING | CN_CLOSED)) rest = 0; /* nobody will look at it */
   if (rest == 0) {
-    free(c->in);
-    c->in = NULL;
-  } else if (data == c->in) {
-    memmove(c->in, c->in + used, rest);
+    cn_drop_input(c);
+  } else if (held) {
+    c->in_off += used;
   } else { /* only the tail of the shared buffer is worth keeping */
-    char *p = malloc(rest);
-    if (!p) {
+    if (cn_reserve(c, rest) < 0) {
       cn_close_now(c);
       return;
     }
-    memcpy(p, data + used, rest);
-    c->in = p;
+    memcpy(c->in + c->in_len, data + used, rest);
+    c->in_len += rest;
   }
-  c->in_len = rest;
   cn_update(c);
+  cn_maybe_tell_eof(c);
 }
 
 static void cn_read(cn_t *c) {
@@ -236,23 +326,26 @@ static void cn_read(cn_t *c) {
   }
   if (n == 0) {
     c->flags |= CN_EOF;
-    cn_update(c);
-    if (s->h.on_eof) s->h.on_eof(c);
+    /* Held input may hold complete requests a resume has not offered yet. */
+    if (cn_held(c)) {
+      cn_deliver(c, c->in + c->in_off, cn_held(c));
+    } else {
+      cn_update(c);
+      cn_maybe_tell_eof(c);
+    }
     return;
   }
-  if (c->in_len == 0) {
+  if (cn_held(c) == 0) {
     cn_deliver(c, s->rbuf, (size_t)n);
     return;
   }
-  char *p = realloc(c->in, c->in_len + (size_t)n);
-  if (!p) {
+  if (cn_reserve(c, (size_t)n) < 0) {
     cn_close_now(c);
     return;
   }
-  memcpy(p + c->in_len, s->rbuf, (size_t)n);
-  c->in = p;
+  memcpy(c->in + c->in_len, s->rbuf, (size_t)n);
   c->in_len += (size_t)n;
-  cn_deliver(c, c->in, c->in_len);
+  cn_deliver(c, c->in + c->in_off, cn_held(c));
 }
 
 /* ---- output ------------------------------------------------------------- */
@@ -267,10 +360,17 @@ int cn_write(cn_t *c, const void *buf, size_t len) {
   }
   if (c->out_len + len > c->out_cap) {
     if (len > SIZE_MAX / 2 - c->out_len) return -ENOMEM;
-    size_t cap = c->out_cap ? c->out_cap * 2 : CN_OUT_MIN;
-    while (cap < c->out_len + len) cap *= 2;
+    size_t need = c->out_len + len, cap = c->out_cap ? c->out_cap * 2 : CN_OUT_MIN;
+    while (cap < need) cap *= 2;
+    /* Past out_limit the owner stops producing, so doubling again would
+     * mostly reserve memory that is never used: grow by what is needed. */
+    if (cap > c->srv->out_limit && need > c->srv->out_limit / 2) {
+      size_t tight = (need + CN_OUT_STEP - 1) / CN_OUT_STEP * CN_OUT_STEP;
+      if (tight < cap) cap = tight;
+    }
     char *p = realloc(c->out, cap);
     if (!p) return -ENOMEM;
+    c->srv->buffered += cap - c->out_cap;
     c->out = p;
     c->out_cap = cap;
   }
@@ -299,6 +399,7 @@ static void cn_flush(cn_t *c) {
     c->out_off += (size_t)n;
   }
   /* All written: an idle connection holds no output buffer. */
+  c->srv->buffered -= c->out_cap;
   free(c->out);
   c->out = NULL;
   c->out_off = c->out_len = c->out_cap = 0;
@@ -335,9 +436,7 @@ static void cn_finish(cn_t *c) {
   }
   c->interest = EL_READ;
   c->flags |= CN_CLOSING | CN_LINGER;
-  free(c->in);
-  c->in = NULL;
-  c->in_len = 0;
+  cn_drop_input(c);
   uint64_t now = el_now_ns();
   c->linger_idle = now + (uint64_t)CN_LINGER_IDLE_MS * 1000000u;
   c->linger_end = now + (uint64_t)CN_LINGER_MS * 1000000u;
@@ -388,8 +487,20 @@ static void cn_on_io(el_t *loop, int fd, unsigned events, void *arg) {
     cn_linger_read(c);
     return;
   }
+  if ((events & EL_ERROR) && !(c->interest & (EL_READ | EL_WRITE))) {
+    /* Not reading or writing, so no call would meet the error: a reset
+     * (or an ICMP error) on a paused connection. The peer is gone. */
+    cn_close_now(c);
+    return;
+  }
   if ((events & EL_WRITE) && (c->flags & CN_WANT_WRITE)) cn_flush(c);
   if ((events & EL_READ) && cn_can_read(c)) cn_read(c);
+  if ((events & EL_RDHUP) && !(c->flags & (CN_EOF | CN_PEER_FIN | CN_CLOSED))) {
+    /* A FIN while we do not read: a half-close, answered all the same
+     * when reading resumes; stop asking, it would be reported forever. */
+    c->flags |= CN_PEER_FIN;
+    cn_update(c);
+  }
 }
 
 static void cn_free(cn_t *c) {
@@ -400,6 +511,7 @@ static void cn_free(cn_t *c) {
   s->count--;
   (void)el_del(s->loop, c->fd); /* no-op unless destroying */
   (void)close(c->fd);
+  s->buffered -= c->in_cap + c->out_cap;
   free(c->in);
   free(c->out);
   free(c);
@@ -430,8 +542,12 @@ static void cn_before_wait(el_t *loop, void *arg) {
         continue;
       }
       if (c->flags & CN_REOFFER) {
-        c->flags &= ~CN_REOFFER;
-        if (c->in_len && cn_can_read(c)) cn_deliver(c, c->in, c->in_len);
+        if (cn_held(c) && cn_can_offer(c)) {
+          cn_deliver(c, c->in + c->in_off, cn_held(c));
+        } else {
+          c->flags &= ~CN_REOFFER;
+          cn_maybe_tell_eof(c);
+        }
         if (c->flags & (CN_CLOSED | CN_PENDING)) continue; /* re-queued above */
       }
       if (!(c->flags & CN_WANT_WRITE) && (cn_out_pending(c) || (c->flags & CN_CLOSING)))
@@ -499,8 +615,9 @@ static void cn_accept_one(cn_server_t *s, int fd) {
   c->srv = s;
   c->fd = fd;
   c->id = atomic_fetch_add_explicit(&cn_next_id, 1, memory_order_relaxed) + 1;
-  c->interest = EL_READ;
-  if (el_add(s->loop, fd, EL_READ, cn_on_io, c) < 0) {
+  c->interest = EL_READ | EL_ERROR;
+  c->flags = CN_OFFERABLE;
+  if (el_add(s->loop, fd, c->interest, cn_on_io, c) < 0) {
     free(c);
     (void)close(fd);
     return;
@@ -549,40 +666,84 @@ static void cn_on_accept(el_t *loop, int fd, unsigned events, void *arg) {
 
 /* ---- the server --------------------------------------------------------- */
 
-static int cn_listen(cn_server_t *s, const struct cn_options *opt) {
-  union {
-    struct sockaddr_in v4;
-    struct sockaddr_in6 v6;
-  } sa;
-  socklen_t len;
-  int family;
-  memset(&sa, 0, sizeof sa);
-  if (!opt->bind_addr || opt->port < 0 || opt->port > 65535) return -EINVAL;
-  if (inet_pton(AF_INET, opt->bind_addr, &sa.v4.sin_addr) == 1) {
-    family = sa.v4.sin_family = AF_INET;
-    sa.v4.sin_port = htons((uint16_t)opt->port);
-    len = sizeof sa.v4;
-  } else if (inet_pton(AF_INET6, opt->bind_addr, &sa.v6.sin6_addr) == 1) {
-    family = sa.v6.sin6_family = AF_INET6;
-    sa.v6.sin6_port = htons((uint16_t)opt->port);
-    len = sizeof sa.v6;
-  } else {
-    return -EINVAL;
-  }
-  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+/* Meant as a numeric address: it has a colon (no host name has one) or
+ * only digits and dots. Those getaddrinfo would read in legacy forms
+ * ("1.2.3" as 1.2.0.3, "7" as 0.0.0.7); inet_pton's strict ones only. */
+static int cn_looks_numeric(const char *a) {
+  return strchr(a, ':') != NULL || a[strspn(a, "0123456789.")] == '\0';
+}
+
+static int cn_resolve(const char *addr, int port, struct addrinfo **out) {
+  unsigned char probe[sizeof(struct in6_addr)];
+  int numeric = inet_pton(AF_INET, addr, probe) == 1 || inet_pton(AF_INET6, addr, probe) == 1;
+  if (!numeric && cn_looks_numeric(addr)) return -EINVAL; /* "1.2.3": no legacy forms */
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0);
+  char service[8];
+  snprintf(service, sizeof service, "%d", port);
+  int rc = getaddrinfo(addr, service, &hints, out);
+  if (rc == 0) return 0;
+  if (rc == EAI_MEMORY) return -ENOMEM;
+  if (rc == EAI_SYSTEM) return errno ? -errno : -EIO;
+  return -ENOENT;
+}
+
+int cn_check_bind_addr(const char *addr) {
+  if (!addr || !*addr) return -EINVAL;
+  struct addrinfo *ai;
+  int rc = cn_resolve(addr, 0, &ai);
+  if (rc == 0) freeaddrinfo(ai);
+  return rc;
+}
+
+/* Binds and listens on the first address of opt->bind_addr that works. */
+static int cn_listen_one(const struct addrinfo *a, const struct cn_options *opt) {
+  int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int one = 1;
   /* A restarted server must be able to bind while old connections linger
    * in TIME_WAIT. */
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-      bind(fd, (struct sockaddr *)&sa, len) < 0 ||
-      listen(fd, opt->backlog > 0 ? opt->backlog : SOMAXCONN) < 0 ||
-      getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+      bind(fd, a->ai_addr, a->ai_addrlen) < 0 ||
+      listen(fd, opt->backlog > 0 ? opt->backlog : SOMAXCONN) < 0) {
     int err = errno;
     (void)close(fd);
     return -err;
   }
-  s->port = ntohs(family == AF_INET ? sa.v4.sin_port : sa.v6.sin6_port);
+  return fd;
+}
+
+static int cn_listen(cn_server_t *s, const struct cn_options *opt) {
+  if (!opt->bind_addr || !*opt->bind_addr || opt->port < 0 || opt->port > 65535) return -EINVAL;
+  struct addrinfo *list;
+  int rc = cn_resolve(opt->bind_addr, opt->port, &list);
+  if (rc < 0) return rc == -ENOENT ? -EINVAL : rc;
+  int fd = -EADDRNOTAVAIL;
+  for (const struct addrinfo *a = list; a && fd < 0; a = a->ai_next) fd = cn_listen_one(a, opt);
+  freeaddrinfo(list);
+  if (fd < 0) return fd;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+    int err = errno;
+    (void)close(fd);
+    return -err;
+  }
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    s->port = ntohs(v4->sin_port);
+    (void)inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+    snprintf(s->addr, sizeof s->addr, "%s:%d", host, s->port);
+  } else {
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    s->port = ntohs(v6->sin6_port);
+    (void)inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+    snprintf(s->addr, sizeof s->addr, "[%s]:%d", host, s->port);
+  }
   s->lfd = fd;
   return 0;
 }

@@ -13,8 +13,13 @@
  * into a per-connection buffer. Output is batched per connection and
  * flushed before the loop next waits (or when the socket is writable).
  *
- * Flow control: reading stops while cn_pause_read(c, 1) is in force, while
- * more than out_limit bytes wait to be written, or after EOF/cn_close.
+ * Flow control: input is offered (and the socket read) only while the
+ * owner has not paused the connection (cn_pause_read), at most out_limit
+ * bytes of output wait to be written (cn_out_full), and it is not closing.
+ * Whenever that becomes true again with input held, the held input is
+ * offered again without waiting for more bytes: a resume is never lost,
+ * wherever it happens (inside on_data included). A connection that is not
+ * read still notices a reset: it is closed at once (on_close).
  *
  * Errors: int functions return 0 or a negative errno.
  */
@@ -37,21 +42,24 @@ struct cn_handlers {
   /* Nonzero refuses the connection: it is closed without on_close. */
   int (*on_open)(cn_t *c, void *ud);
   /* All unconsumed input so far; returns how many bytes it consumed. Bytes
-   * not consumed are kept and offered again, with more, on the next call;
-   * also, without more, when reading resumes (cn_pause_read(c, 0), or
-   * output drained below out_limit), so a pipelined request already read
-   * is not stranded. The owner consumes as many requests per call as it
-   * likes; the data is valid only during the call. */
+   * not consumed are held and offered again, starting at the same byte,
+   * with more on the next read; also, without more, whenever the
+   * connection becomes offerable again (see Flow control), so a pipelined
+   * request already read is not stranded. The owner consumes as many
+   * requests per call as it likes and should stop when it pauses or
+   * cn_out_full() says so; the data is valid only during the call. */
   size_t (*on_data)(cn_t *c, const char *data, size_t len);
-  /* The peer shut down its sending side; reading has stopped. The owner
-   * closes (cn_close) when it has answered what it read. */
+  /* The peer shut down its sending side, and every complete request it
+   * sent before has been offered (held input that was left is an
+   * incomplete request, dropped). No on_data follows. The owner closes
+   * (cn_close) once it has answered what it read. */
   void (*on_eof)(cn_t *c);
   void (*on_close)(cn_t *c);  /* the last call for c */
   void *ud;                   /* passed to on_open */
 };
 
 struct cn_options {
-  const char *bind_addr;      /* numeric IPv4 or IPv6 address */
+  const char *bind_addr;      /* IPv4/IPv6 address or host name (the first address that binds) */
   int port;                   /* 0 = any free port (see cn_server_port) */
   int backlog;                /* listen(2) backlog; <= 0 means SOMAXCONN */
   size_t max_connections;     /* open connections at most; newcomers above get reject_line */
@@ -62,7 +70,11 @@ struct cn_options {
 int  cn_server_start(el_t *loop, const struct cn_options *opt,
                      const struct cn_handlers *h, cn_server_t **out);
 int  cn_server_port(const cn_server_t *s);
+/* The address listened on, numeric, as "127.0.0.1:9090" or "[::1]:9090". */
+void cn_server_address(const cn_server_t *s, char *buf, size_t len);
 size_t cn_server_count(const cn_server_t *s);   /* open connections */
+/* Bytes allocated for the connections' input and output buffers. */
+size_t cn_server_buffered(const cn_server_t *s);
 void cn_server_stop_accepting(cn_server_t *s);   /* closes the listening socket */
 /* Closes every connection now (on_close for each) and frees the server.
  * Call it from the loop thread but not from inside a cn_ callback (after
@@ -74,7 +86,16 @@ uint64_t cn_id(const cn_t *c);
 void *cn_data(const cn_t *c);
 void  cn_set_data(cn_t *c, void *data);
 
+/* Checks a --bind value before any loop exists: 0 if it is a numeric
+ * IPv4/IPv6 address or a host name that resolves; -EINVAL for a malformed
+ * numeric one ("1.2.3", "::g": digits, dots and colons that inet_pton
+ * rejects), -ENOENT for a name that resolves to nothing. */
+int  cn_check_bind_addr(const char *addr);
+
 int  cn_write(cn_t *c, const void *buf, size_t len);  /* -EPIPE once closing */
+/* Whether more than out_limit bytes wait to be written: input is not
+ * offered until they drain (then it is, see Flow control). */
+int  cn_out_full(const cn_t *c);
 void cn_pause_read(cn_t *c, int paused);
 /* flush != 0: stop reading, send what is queued, then close; if the peer
  * has not shut down its side, half-close first and discard its input for a

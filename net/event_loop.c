@@ -30,8 +30,11 @@
  *
  * Interest 0. epoll always reports EPOLLERR/EPOLLHUP, even for an empty
  * interest set, and level-triggered that would spin the loop on a dead but
- * paused socket. So el_mod(fd, 0) takes the fd out of the epoll set while
- * keeping its handler registered; a later el_mod puts it back.
+ * paused socket whose owner does not close it. So el_mod(fd, 0) takes the
+ * fd out of the epoll set while keeping its handler registered; a later
+ * el_mod puts it back. An owner that wants to hear of errors while it does
+ * not read (a paused connection whose peer may reset) asks for EL_ERROR
+ * alone instead, and must close the fd when it is reported.
  *
  * Wake-ups and timers are fds too (eventfd, timerfd), registered through
  * the same table with an internal handler. The loop owns them: it keeps
@@ -54,7 +57,7 @@ struct el_handler {
   el_io_fn fn;       /* NULL: slot free */
   void *arg;
   uint32_t gen;      /* registration generation, see DESIGN */
-  unsigned events : 2;   /* EL_READ|EL_WRITE asked for */
+  unsigned events : 4;   /* EL_READ|EL_WRITE|EL_ERROR|EL_RDHUP asked for */
   unsigned in_epoll : 1; /* 0 while events == 0, see DESIGN */
 };
 
@@ -114,8 +117,12 @@ void el_destroy(el_t *loop) {
 
 /* ---- the fd table ------------------------------------------------------- */
 
+enum { EL_INTEREST = EL_READ | EL_WRITE | EL_ERROR | EL_RDHUP };
+
+/* EL_ERROR maps to nothing: epoll reports errors unasked. */
 static uint32_t el_to_epoll(unsigned events) {
-  return (events & EL_READ ? EPOLLIN : 0u) | (events & EL_WRITE ? EPOLLOUT : 0u);
+  return (events & EL_READ ? EPOLLIN : 0u) | (events & EL_WRITE ? EPOLLOUT : 0u) |
+         (events & EL_RDHUP ? EPOLLRDHUP : 0u);
 }
 
 static int el_ctl(el_t *loop, int op, int fd, const struct el_handler *h) {
@@ -144,7 +151,7 @@ int el_add(el_t *loop, int fd, unsigned events, el_io_fn fn, void *arg) {
   if (rc < 0) return rc;
   struct el_handler *h = &loop->tab[fd];
   if (h->fn) return -EEXIST;
-  struct el_handler nh = {fn, arg, ++loop->next_gen, events & (EL_READ | EL_WRITE), 0};
+  struct el_handler nh = {fn, arg, ++loop->next_gen, events & EL_INTEREST, 0};
   if (nh.events) {
     if ((rc = el_ctl(loop, EPOLL_CTL_ADD, fd, &nh)) < 0) return rc;
     nh.in_epoll = 1;
@@ -157,7 +164,7 @@ int el_mod(el_t *loop, int fd, unsigned events) {
   if (fd < 0 || fd >= loop->tab_size || !loop->tab[fd].fn) return -ENOENT;
   struct el_handler *h = &loop->tab[fd];
   struct el_handler nh = *h;
-  nh.events = events & (EL_READ | EL_WRITE);
+  nh.events = events & EL_INTEREST;
   int rc = 0;
   if (nh.events == 0) {
     if (h->in_epoll) rc = el_ctl(loop, EPOLL_CTL_DEL, fd, &nh);
@@ -200,6 +207,7 @@ static void el_dispatch(el_t *loop, const struct epoll_event *ev) {
   unsigned events = 0;
   if (ev->events & EPOLLIN) events |= EL_READ;
   if (ev->events & EPOLLOUT) events |= EL_WRITE;
+  if (ev->events & EPOLLRDHUP) events |= EL_RDHUP & h->events;
   if (ev->events & (EPOLLERR | EPOLLHUP)) {
     /* Like ae: report the error as the interests asked for too, so the
      * handler's read or write meets the error and handles it there. */

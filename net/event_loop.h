@@ -29,7 +29,19 @@ typedef struct el el_t;
 typedef struct el_wake el_wake_t;
 typedef struct el_timer el_timer_t;
 
-enum { EL_READ = 1u, EL_WRITE = 2u, EL_ERROR = 4u /* error or hang-up; reported only */ };
+/* Interest flags (el_add, el_mod) and event flags (callbacks):
+ *  EL_READ   readable;
+ *  EL_WRITE  writable;
+ *  EL_RDHUP  the peer shut down its sending side (EPOLLRDHUP): lets an owner
+ *            that is not reading a socket still learn of the peer's FIN;
+ *  EL_ERROR  an error or a hang-up (EPOLLERR/EPOLLHUP). As interest, alone,
+ *            it keeps the fd watched for errors only; the kernel reports
+ *            errors whatever else is asked, so with any other flag it adds
+ *            nothing. As an event it comes with the interest flags too, so
+ *            the owner's read or write meets the error (as Redis's ae does).
+ * An interest of 0 takes the fd out of the epoll set: nothing at all is
+ * reported, errors included, until el_mod asks for something again. */
+enum { EL_READ = 1u, EL_WRITE = 2u, EL_ERROR = 4u, EL_RDHUP = 8u };
 
 typedef void (*el_io_fn)(el_t *loop, int fd, unsigned events, void *arg);
 typedef void (*el_fn)(el_t *loop, void *arg);
@@ -40,7 +52,7 @@ int  el_create(el_t **out);
 void el_destroy(el_t *loop);
 
 int el_add(el_t *loop, int fd, unsigned events, el_io_fn fn, void *arg);
-int el_mod(el_t *loop, int fd, unsigned events);  /* events may be 0: stay registered, report nothing */
+int el_mod(el_t *loop, int fd, unsigned events);  /* 0: stay registered, report nothing */
 int el_del(el_t *loop, int fd);                    /* safe inside any callback, also for that same fd */
 
 /* One hook run on the loop thread just before each epoll_wait (after every

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/conn.h"
 #include "server/log.h"
 #include "server/server.h"
 
@@ -117,7 +118,12 @@ int main(int argc, char **argv) {
       value = argv[++i];
     }
     if (is_bind) {
-      cfg.bind_addr = value; /* validated when the listener binds it */
+      int rc = cn_check_bind_addr(value);
+      if (rc < 0)
+        return bad_usage("invalid value for --bind: '%s' (%s)", value,
+                         rc == -ENOENT ? "resolves to no address"
+                                       : "not an IPv4 or IPv6 address or a host name");
+      cfg.bind_addr = value;
     } else if (is_level) {
       if (lg_parse_level(value, &level) < 0)
         return bad_usage("invalid value for --log-level: '%s'%s", value, "");

@@ -158,6 +158,12 @@ static void classify(struct pr_request *req, const char *word, size_t word_len,
     set_error(req, "%s", commands[k].usage);
     return;
   }
+  /* A text reply is one line: ECHO cannot give back a \r there (a \n
+   * cannot be in a text line at all). RESP bulk strings hold any byte. */
+  if (!req->resp && commands[k].cmd == PR_ECHO && memchr(arg, '\r', arg_len)) {
+    set_error(req, "%s", "ECHO text cannot contain \\r (RESP can)");
+    return;
+  }
   req->cmd = commands[k].cmd;
   if (nargs > 0) {
     req->arg = arg;
@@ -168,18 +174,20 @@ static void classify(struct pr_request *req, const char *word, size_t word_len,
 /* ---- text framing ------------------------------------------------------- */
 
 static long parse_text(const char *buf, size_t len, size_t max_line,
-                       struct pr_request *req) {
+                       struct pr_cursor *cur, struct pr_request *req) {
   /* A line of max_line bytes plus "\r\n" is the longest acceptable, so
-   * scanning max_line + 2 bytes always settles the question. */
-  size_t scan = len;
+   * scanning max_line + 2 bytes always settles the question. Bytes an
+   * earlier call already scanned hold no newline: start after them. */
+  size_t scan = len, from = cur->scanned < len ? cur->scanned : 0;
   if (max_line <= SIZE_MAX - 2 && scan > max_line + 2)
     scan = max_line + 2;
-  const char *nl = memchr(buf, '\n', scan);
+  const char *nl = from < scan ? memchr(buf + from, '\n', scan - from) : NULL;
   if (nl == NULL) {
     /* No newline yet. Too long already, unless the only byte past
      * max_line is a \r that may turn out to be part of "\r\n". */
     if (len > max_line && !(len - max_line == 1 && buf[max_line] == '\r'))
       return -E2BIG;
+    cur->scanned = scan;
     return 0;
   }
   size_t used = (size_t)(nl - buf) + 1, end = used - 1;
@@ -252,30 +260,34 @@ static int resp_header(const char *buf, size_t lim, size_t *pos, char c,
 }
 
 static long parse_resp(const char *buf, size_t len, size_t max_line,
-                       struct pr_request *req) {
+                       struct pr_cursor *cur, struct pr_request *req) {
   /* The whole frame must fit in max_line + PR_FRAME_SLACK bytes: parse
    * only within that, and needing bytes beyond it means "too long". */
   size_t frame_max = max_line <= SIZE_MAX - PR_FRAME_SLACK
                          ? max_line + PR_FRAME_SLACK : SIZE_MAX;
   size_t lim = len < frame_max ? len : frame_max;
-  size_t pos = 0;
-  uint64_t count, blen;
-  const char *word = NULL, *arg = NULL;
-  size_t word_len = 0, arg_len = 0;
+  uint64_t blen;
   int rc;
 
   req->resp = 1;
-  rc = resp_header(buf, lim, &pos, '*', RESP_MAX_ELEMENTS, &count, req);
-  if (rc == -E2BIG) /* too many elements is malformed, not "too long" */
-    return -EPROTO;
-  if (rc <= 0)
-    goto incomplete_or_bad;
-  if (count == 0) {
-    set_error(req, "%s", "invalid multibulk length (zero)");
-    return -EPROTO;
+  if (cur->count == 0) { /* the array header, unless an earlier call read it */
+    cur->pos = 0;
+    rc = resp_header(buf, lim, &cur->pos, '*', RESP_MAX_ELEMENTS, &cur->count, req);
+    if (rc == -E2BIG) /* too many elements is malformed, not "too long" */
+      return -EPROTO;
+    if (rc <= 0) {
+      cur->count = 0;
+      goto incomplete_or_bad;
+    }
+    if (cur->count == 0) {
+      set_error(req, "%s", "invalid multibulk length (zero)");
+      return -EPROTO;
+    }
+    cur->k = 0;
   }
 
-  for (uint64_t k = 0; k < count; k++) {
+  for (; cur->k < cur->count; cur->k++) {
+    size_t pos = cur->pos;
     rc = resp_header(buf, lim, &pos, '$', max_line, &blen, req);
     if (rc <= 0)
       goto incomplete_or_bad;
@@ -292,22 +304,26 @@ static long parse_resp(const char *buf, size_t len, size_t max_line,
       set_error(req, "%s", "expected \\r\\n after bulk data");
       return -EPROTO;
     }
-    if (k == 0) {
-      word = buf + pos;
-      word_len = blen;
-    } else if (k == 1) {
-      arg = buf + pos;
-      arg_len = blen;
+    if (cur->k == 0) {
+      cur->word_off = pos;
+      cur->word_len = blen;
+    } else if (cur->k == 1) {
+      cur->arg_off = pos;
+      cur->arg_len = blen;
     }
-    pos += blen + 2;
+    cur->pos = pos + blen + 2;
   }
-  classify(req, word, word_len, count - 1, arg, arg_len);
-  return (long)pos;
+  classify(req, buf + cur->word_off, cur->word_len, cur->count - 1,
+           cur->count > 1 ? buf + cur->arg_off : NULL, cur->count > 1 ? cur->arg_len : 0);
+  return (long)cur->pos;
 
 incomplete_or_bad:
   if (rc < 0)
     return rc;
-  if (lim < len) { /* stopped at frame_max with more bytes waiting */
+  /* Out of bytes. If the frame has reached frame_max (more waiting or
+   * not), it cannot complete within it: too long (protocol.h's contract:
+   * never 0 once len >= max_line + PR_FRAME_SLACK). */
+  if (len >= frame_max) {
     set_error(req, "%s", "request too long");
     return -E2BIG;
   }
@@ -316,8 +332,11 @@ incomplete_or_bad:
 
 /* ---- public: parsing ---------------------------------------------------- */
 
-long pr_parse(const char *buf, size_t len, size_t max_line,
+long pr_parse(const char *buf, size_t len, size_t max_line, struct pr_cursor *cur,
               struct pr_request *req) {
+  struct pr_cursor none = {0};
+  if (cur == NULL)
+    cur = &none;
   req->cmd = PR_INVALID;
   req->resp = 0;
   req->crlf = 0;
@@ -327,9 +346,11 @@ long pr_parse(const char *buf, size_t len, size_t max_line,
   req->error[0] = '\0';
   if (len == 0)
     return 0;
-  if (buf[0] == '*')
-    return parse_resp(buf, len, max_line, req);
-  return parse_text(buf, len, max_line, req);
+  long rc = buf[0] == '*' ? parse_resp(buf, len, max_line, cur, req)
+                          : parse_text(buf, len, max_line, cur, req);
+  if (rc != 0)
+    *cur = none; /* the next request starts afresh */
+  return rc;
 }
 
 /* ---- public: replies ---------------------------------------------------- */

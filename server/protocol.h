@@ -49,13 +49,30 @@ struct pr_request {
   char error[160];        /* PR_INVALID, or a fatal framing error: the reason */
 };
 
+/* Where pr_parse stopped in an incomplete request, so that the next call
+ * continues from there instead of scanning the request from its start
+ * again (a long request arriving in many reads then costs linear time).
+ * Owned by the caller, one per input stream; zero it once (= {0}). */
+struct pr_cursor {
+  size_t scanned;          /* text: bytes known to hold no '\n' */
+  size_t pos;              /* RESP: offset after the last whole element */
+  uint64_t count, k;       /* RESP: elements in the array (0: header not read), done */
+  size_t word_off, word_len, arg_off, arg_len; /* RESP: elements 0 and 1 */
+};
+
 /* Parses the first request in buf[0..len). Returns the bytes it used (> 0)
  * with *req filled in (possibly PR_INVALID: answer it, carry on); 0 when buf
  * holds no complete request yet; or a fatal framing error after which the
  * connection must be answered and closed: -E2BIG (a line or bulk longer than
  * max_line: reply "line too long") or -EPROTO (malformed RESP: "Protocol
- * error: <req->error>"). Never reads past len; never allocates. */
-long pr_parse(const char *buf, size_t len, size_t max_line, struct pr_request *req);
+ * error: <req->error>"). Never reads past len; never allocates.
+ * cur may be NULL. If not, a call that returns 0 records its progress in
+ * *cur, and the next call must pass a buffer that starts at the same byte
+ * and holds at least the same bytes (more appended); any other return
+ * resets *cur, ready for the next request. With or without a cursor, the
+ * results are the same. */
+long pr_parse(const char *buf, size_t len, size_t max_line, struct pr_cursor *cur,
+              struct pr_request *req);
 
 enum pr_err {
   PR_E_INVALID,   /* "invalid input: ..."       RESP -ERR */

@@ -78,9 +78,11 @@ struct client {
   struct client *prev, *next; /* the server's list of clients */
   struct req *head, *tail;    /* requests not answered yet, in arrival order */
   size_t pending;             /* length of that FIFO */
-  int paused;                 /* reading paused: pending reached max_inflight */
+  size_t fifo_bytes;          /* sum of ->len over that FIFO (arguments, queued replies) */
+  int paused;                 /* reading paused: see client_must_pause */
   int closing;                /* close once the FIFO drains (QUIT, EOF, framing error) */
   int close_sent;             /* cn_close already called */
+  struct pr_cursor cur;       /* the parser's place in an incomplete request */
 };
 
 enum srv_phase { SRV_RUNNING, SRV_DRAINING, SRV_CANCELLING };
@@ -99,6 +101,7 @@ struct srv {
   struct client *clients;  /* loop */
   struct req *in_pool;     /* loop */
   size_t nclients;
+  size_t fifo_bytes;       /* loop: sum of the clients' fifo_bytes */
   enum srv_phase phase;
   /* Loop-only counters: each submitted task ends in exactly one of
    * completed, errors, timeouts, cancelled. */
@@ -131,6 +134,21 @@ static void req_free_if_unowned(struct req *r) {
   else free(r);
 }
 
+/* Reading stops while a connection has max_inflight requests outstanding,
+ * or holds out_limit bytes in its FIFO (arguments waiting for the pool,
+ * replies queued behind slower requests). Its output buffer is bounded
+ * apart: parsing also stops while cn_out_full (net/conn resumes it). */
+static int client_must_pause(const struct client *c) {
+  const struct srv_config *cfg = c->srv->cfg;
+  return c->pending >= cfg->max_inflight || c->fifo_bytes >= cfg->out_limit;
+}
+
+static void client_fifo_drop(struct client *c, struct req *r) {
+  c->pending--;
+  c->fifo_bytes -= r->len;
+  c->srv->fifo_bytes -= r->len;
+}
+
 /* Writes every decided reply at the head of c's FIFO, then resumes reading
  * or closes as the FIFO allows. */
 static void client_flush(struct client *c) {
@@ -139,12 +157,14 @@ static void client_flush(struct client *c) {
   while ((r = c->head) != NULL && r->decided) {
     c->head = r->next;
     if (c->head == NULL) c->tail = NULL;
-    c->pending--;
+    client_fifo_drop(c, r);
     client_write(c, &r->reply);
     LG_DBG("conn=%" PRIu64 " reply written", r->conn_id);
     req_free_if_unowned(r);
   }
-  if (c->paused && c->pending < s->cfg->max_inflight && s->phase == SRV_RUNNING) {
+  /* A resume here may happen inside on_data: net/conn offers the input
+   * left then again, after on_data returns (conn.h: Flow control). */
+  if (c->paused && !client_must_pause(c) && s->phase == SRV_RUNNING) {
     c->paused = 0;
     cn_pause_read(c->cn, 0);
   }
@@ -167,6 +187,8 @@ static struct req *req_new(struct client *c, enum pr_cmd cmd, int resp, size_t l
   else c->head = r;
   c->tail = r;
   c->pending++;
+  c->fifo_bytes += len;
+  c->srv->fifo_bytes += len;
   return r;
 }
 
@@ -311,6 +333,11 @@ static void req_complete(struct srv *s, struct req *r) {
         r->decided = 1;
         break;
       case TP_FAILED:
+        if (r->cl == NULL && tp_task_cancelled(&r->task)) { /* its client reset */
+          s->cancelled++;
+          r->decided = 1;
+          break;
+        }
         s->errors++;
         req_decide_error(r, PR_E_FAILED, r->task.error ? r->task.error : "failed");
         break;
@@ -371,10 +398,11 @@ static void stats_reply(struct client *c, int resp) {
                    "submitted=%" PRIu64 " completed=%" PRIu64 " errors=%" PRIu64
                    " rejected=%" PRIu64 " timeouts=%" PRIu64 " connections=%zu"
                    " lock_wait_us=%" PRIu64 " cancelled=%" PRIu64 " in_flight=%" PRIu64
-                   " worker_us=%" PRIu64,
+                   " worker_us=%" PRIu64 " buffered_bytes=%zu",
                    ps.workers, ps.busy_workers, ps.queue_depth, ps.queue_capacity, s->submitted,
                    s->completed, s->errors, s->rejected, s->timeouts, s->nclients,
-                   ps.lock_wait_ns / 1000, s->cancelled, in_flight, ps.worker_ns / 1000);
+                   ps.lock_wait_ns / 1000, s->cancelled, in_flight, ps.worker_ns / 1000,
+                   cn_server_buffered(s->cns) + s->fifo_bytes);
   struct pr_reply rep;
   pr_reply_ok(&rep, resp, buf, (size_t)n);
   client_reply(c, &rep, resp);
@@ -429,14 +457,15 @@ static size_t on_data(cn_t *cn, const char *buf, size_t len) {
   const struct srv_config *cfg = c->srv->cfg;
   size_t used = 0;
   while (used < len && !c->closing && c->srv->phase == SRV_RUNNING) {
-    if (c->pending >= cfg->max_inflight) {
+    if (client_must_pause(c)) {
       /* Let TCP slow this client down instead of buffering its pipeline. */
       c->paused = 1;
       cn_pause_read(cn, 1);
       break;
     }
+    if (cn_out_full(cn)) break; /* offered again once the client reads */
     struct pr_request q;
-    long n = pr_parse(buf + used, len - used, cfg->max_line, &q);
+    long n = pr_parse(buf + used, len - used, cfg->max_line, &c->cur, &q);
     if (n == 0) break;
     if (n < 0) {
       struct pr_reply rep;
@@ -488,6 +517,10 @@ static void on_close(cn_t *cn) {
   while (c->head) {
     struct req *r = c->head;
     c->head = r->next;
+    client_fifo_drop(c, r);
+    /* Nobody will read the reply (a reset, or the forced stop): a running
+     * task is asked to stop, and frees its worker early. */
+    if (r->in_pool) tp_task_cancel(&r->task);
     req_free_if_unowned(r);
   }
   if (c->prev) c->prev->next = c->next;
@@ -503,7 +536,8 @@ static void on_close(cn_t *cn) {
 
 static void srv_signal_handler(int sig) {
   (void)sig;
-  el_wake_signal(srv_sig_wake); /* async-signal-safe: one eventfd write */
+  el_wake_t *w = srv_sig_wake;
+  if (w) el_wake_signal(w); /* async-signal-safe: one eventfd write */
 }
 
 static void srv_maybe_finish(struct srv *s) {
@@ -575,7 +609,7 @@ void srv_config_defaults(struct srv_config *cfg) {
   cfg->max_connections = 10000;
   cfg->max_inflight = 64;
   cfg->out_limit = 1u << 20;
-  cfg->shutdown_grace_ms = 1500;
+  cfg->shutdown_grace_ms = 1000;
   cfg->task_timeout_ms = 0;
 }
 
@@ -648,11 +682,10 @@ static void srv_stop(struct srv *s) {
     on_done(s->loop, s);
     tp_destroy(s->pool);
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = SIG_DFL;
-  (void)sigaction(SIGTERM, &sa, NULL);
-  (void)sigaction(SIGINT, &sa, NULL);
+  /* The handler stays installed and now does nothing: a supervisor's
+   * second SIGTERM in our last moments must not turn exit 0 into 143. It
+   * runs on this thread only (workers block signals), so it cannot be
+   * half-way through using the wake-up we destroy below. */
   srv_sig_wake = NULL;
   if (s->tick) el_timer_destroy(s->tick);
   if (s->deadline) el_timer_destroy(s->deadline);
@@ -669,12 +702,14 @@ int srv_run(const struct srv_config *cfg) {
 
   int rc = srv_start(&s);
   if (rc == 0) {
+    char addr[64];
+    cn_server_address(s.cns, addr, sizeof addr);
     if (cfg->min_workers == cfg->max_workers)
-      LG_INF("listening on %s:%d workers=%zu queue_capacity=%zu", cfg->bind_addr,
-             cn_server_port(s.cns), cfg->min_workers, cfg->queue_capacity);
+      LG_INF("listening on %s workers=%zu queue_capacity=%zu", addr, cfg->min_workers,
+             cfg->queue_capacity);
     else
-      LG_INF("listening on %s:%d workers=%zu..%zu queue_capacity=%zu", cfg->bind_addr,
-             cn_server_port(s.cns), cfg->min_workers, cfg->max_workers, cfg->queue_capacity);
+      LG_INF("listening on %s workers=%zu..%zu queue_capacity=%zu", addr, cfg->min_workers,
+             cfg->max_workers, cfg->queue_capacity);
     rc = el_run(s.loop);
     if (rc < 0) LG_ERR("event loop failed: %s", strerror(-rc));
   }

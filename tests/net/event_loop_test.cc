@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
@@ -180,6 +181,45 @@ TEST_F(EventLoopTest, DeleteSelfInCallback) {
   StopAfter(20);
   ASSERT_EQ(0, el_run(loop_));
   EXPECT_EQ(1, calls);
+}
+
+// EL_ERROR alone: not reading, but a hang-up is still reported.
+TEST_F(EventLoopTest, ErrorOnlyInterestReportsHangup) {
+  int sv[2];
+  ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv));
+  owned_.push_back(sv[0]);
+  Rec r;
+  ASSERT_EQ(0, el_add(loop_, sv[0], EL_ERROR, RecordAndStop, &r));
+  ASSERT_EQ(1, write(sv[1], "x", 1));  // data alone is not reported
+  StopAfter(20);
+  ASSERT_EQ(0, el_run(loop_));
+  EXPECT_EQ(0, r.calls);
+  close(sv[1]);  // the peer goes away entirely: a hang-up
+  ASSERT_EQ(0, el_run(loop_));
+  ASSERT_EQ(1, r.calls);
+  EXPECT_TRUE(r.events[0] & EL_ERROR);
+  EXPECT_FALSE(r.events[0] & EL_READ);
+  EXPECT_EQ(0, el_del(loop_, sv[0]));
+}
+
+// EL_RDHUP: the peer's shutdown of its sending side, without reading.
+TEST_F(EventLoopTest, RdhupReportsPeerShutdown) {
+  int sv[2];
+  ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv));
+  owned_.push_back(sv[0]);
+  owned_.push_back(sv[1]);
+  Rec r;
+  ASSERT_EQ(0, el_add(loop_, sv[0], EL_RDHUP | EL_ERROR, RecordAndStop, &r));
+  ASSERT_EQ(1, write(sv[1], "x", 1));
+  StopAfter(20);
+  ASSERT_EQ(0, el_run(loop_));
+  EXPECT_EQ(0, r.calls);
+  ASSERT_EQ(0, shutdown(sv[1], SHUT_WR));
+  ASSERT_EQ(0, el_run(loop_));
+  ASSERT_EQ(1, r.calls);
+  EXPECT_TRUE(r.events[0] & EL_RDHUP);
+  EXPECT_FALSE(r.events[0] & EL_ERROR);
+  EXPECT_EQ(0, el_del(loop_, sv[0]));
 }
 
 // el_mod(fd, 0) keeps the registration but reports nothing, not even the

@@ -69,7 +69,7 @@ Parsed Parse(const std::string& s, size_t max_line = kMaxLine) {
   pr_request req;
   std::memset(&req, 0x5a, sizeof req);  // pr_parse must set every field
   Parsed p;
-  p.rc = pr_parse(buf.data(), buf.size(), max_line, &req);
+  p.rc = pr_parse(buf.data(), buf.size(), max_line, nullptr, &req);
   p.cmd = req.cmd;
   p.resp = req.resp;
   // The error is a NUL-terminated, printable, single line.
@@ -174,10 +174,25 @@ TEST(ProtocolText, CarriageReturn) {
   p = Parse("ECHO a\r\n");
   EXPECT_EQ(p.arg, "a");
   // Only one \r before the \n is framing; others are data.
-  p = Parse("ECHO a\r\r\n");
+  p = Parse("HASH a\r\r\n");
   EXPECT_EQ(p.rc, 9);
   EXPECT_EQ(p.arg, "a\r");
-  p = Parse("ECHO a\rb\n");
+  p = Parse("HASH a\rb\n");
+  EXPECT_EQ(p.arg, "a\rb");
+}
+
+// Defect: a text ECHO of a \r was answered with a raw \r inside the reply
+// line. A text reply is one line, so such an ECHO is invalid input there;
+// RESP bulk strings carry any byte.
+TEST(ProtocolText, EchoCannotReturnCarriageReturnInText) {
+  for (const char* s : {"ECHO a\rb\n", "ECHO a\r\r\n", "ECHO \r\r\n"}) {
+    Parsed p = Parse(s);
+    EXPECT_EQ(p.rc, static_cast<long>(std::strlen(s))) << s;
+    EXPECT_EQ(p.cmd, PR_INVALID) << s;
+    EXPECT_EQ(p.error, "ECHO text cannot contain \\r (RESP can)") << s;
+  }
+  Parsed p = Parse(Resp({"ECHO", "a\rb"}));
+  EXPECT_EQ(p.cmd, PR_ECHO);
   EXPECT_EQ(p.arg, "a\rb");
 }
 
@@ -296,9 +311,9 @@ TEST(ProtocolText, Numbers) {
 
 TEST(ProtocolText, BinaryBytesAreData) {
   std::string data("a\0b\xff\x01\r z", 8);
-  Parsed p = Parse("ECHO " + data + "\r\n");
+  Parsed p = Parse("ECHO " + data.substr(0, 5) + "\r\n");  // all but the \r
   EXPECT_EQ(p.cmd, PR_ECHO);
-  EXPECT_EQ(p.arg, data);
+  EXPECT_EQ(p.arg, data.substr(0, 5));
   p = Parse("HASH " + data + "\n");
   EXPECT_EQ(p.cmd, PR_HASH);
   EXPECT_EQ(p.arg, data);
@@ -499,13 +514,31 @@ TEST(ProtocolResp, SeveralFramesInOneBuffer) {
 
 // --- splitting and fuzzing -------------------------------------------------
 
+// pr_parse of buf[0..n) with a cursor carried from the calls before.
+long ParseWithCursor(const std::string& s, size_t n, size_t max_line, pr_cursor* cur,
+                     pr_request* req) {
+  ExactBuf buf(s.substr(0, n));
+  return pr_parse(buf.data(), n, max_line, cur, req);
+}
+
 // All prefixes of s: 0 until the first request is complete (or a fatal
-// error shows), then the same answer for every longer prefix.
+// error shows), then the same answer for every longer prefix. A cursor
+// carried across the growing prefixes gives the same answers.
 void CheckPrefixes(const std::string& s, size_t max_line) {
   Parsed full = Parse(s, max_line);
   bool settled = false;
+  pr_cursor cur = {};
   for (size_t n = 0; n <= s.size(); n++) {
     Parsed p = Parse(s.substr(0, n), max_line);
+    if (!settled) {
+      pr_request req;
+      long rc = ParseWithCursor(s, n, max_line, &cur, &req);
+      ASSERT_EQ(rc, p.rc) << "with a cursor, prefix " << n << " of " << s.size();
+      if (rc != 0) {
+        ASSERT_EQ(req.cmd, full.cmd);
+        ASSERT_EQ(std::string(req.error), full.error);
+      }
+    }
     if (!settled && p.rc == 0) continue;
     settled = true;
     ASSERT_EQ(p, full) << "prefix " << n << " of " << s.size();
@@ -544,6 +577,54 @@ TEST(ProtocolSplit, EveryByteBoundary) {
     ASSERT_EQ(Parse(r + "*1\r\n"), full);
     CheckPrefixes(r + r, kMaxLine);
   }
+}
+
+// Defect: an input cut inside a RESP header at exactly max_line +
+// PR_FRAME_SLACK bytes was "incomplete" (0), breaking the promise that a
+// buffer that big never waits for more.
+TEST(ProtocolResp, CutInsideAHeaderAtTheFrameLimitIsTooLong) {
+  const size_t max_line = 10, limit = max_line + PR_FRAME_SLACK;  // 138
+  // 7 + 16 * 8 = 135: the 17th element's header "$2\r\n" straddles 138.
+  std::string s = "*1000\r\n";
+  while (s.size() < limit) s += "$2\r\nxy\r\n";
+  ASSERT_EQ(s.substr(limit - 3, 4), "$2\r\n");
+  EXPECT_EQ(Parse(s.substr(0, limit - 1), max_line).rc, 0);  // may yet fit, as far as it knows
+  EXPECT_EQ(Parse(s.substr(0, limit), max_line).rc, -E2BIG);
+  EXPECT_EQ(Parse(s.substr(0, limit + 1), max_line).rc, -E2BIG);
+}
+
+// Defect: an incomplete text line was scanned from its start on every
+// read. With a cursor, each call scans only the bytes that are new.
+TEST(ProtocolText, CursorScansOnlyNewBytes) {
+  const size_t n = 1u << 20;
+  std::string line = "HASH " + std::string(n, 'q');
+  pr_cursor cur = {};
+  pr_request req;
+  for (size_t len = 1000; len < line.size(); len += 1000) {
+    ASSERT_EQ(ParseWithCursor(line, len, 2 * n, &cur, &req), 0);
+    ASSERT_EQ(cur.scanned, len);  // next call starts here
+  }
+  line += "\n";
+  ASSERT_EQ(ParseWithCursor(line, line.size(), 2 * n, &cur, &req),
+            static_cast<long>(line.size()));
+  EXPECT_EQ(req.cmd, PR_HASH);
+  EXPECT_EQ(req.arg_len, n);
+  EXPECT_EQ(cur.scanned, 0u) << "a complete request resets the cursor";
+}
+
+// The RESP cursor resumes after whole elements, also across many reads.
+TEST(ProtocolResp, CursorResumesAfterWholeElements) {
+  std::string s = Resp({"ECHO", std::string(5000, 'e')});
+  pr_cursor cur = {};
+  pr_request req;
+  for (size_t len = 1; len < s.size(); len += 7) {
+    ASSERT_EQ(ParseWithCursor(s, len, 10000, &cur, &req), 0) << len;
+  }
+  EXPECT_EQ(cur.count, 2u);
+  EXPECT_EQ(cur.k, 1u) << "the command word is parsed once, not again";
+  ASSERT_EQ(ParseWithCursor(s, s.size(), 10000, &cur, &req), static_cast<long>(s.size()));
+  EXPECT_EQ(req.cmd, PR_ECHO);
+  EXPECT_EQ(req.arg_len, 5000u);
 }
 
 TEST(ProtocolFuzz, RandomBytesNeverCrash) {
@@ -699,7 +780,7 @@ TEST(ProtocolReply, ParserErrorsRoundTrip) {
        {std::string("\x01\xfe\r\x7f\n"), Resp({"a\r\nb"}), std::string("*1\r\n\n")}) {
     ExactBuf buf(in);
     pr_request req;
-    long rc = pr_parse(buf.data(), buf.size(), kMaxLine, &req);
+    long rc = pr_parse(buf.data(), buf.size(), kMaxLine, nullptr, &req);
     ASSERT_NE(rc, 0);
     Err(req.resp, rc == -EPROTO ? PR_E_PROTOCOL : PR_E_INVALID, req.error);
   }

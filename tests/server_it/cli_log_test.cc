@@ -43,6 +43,10 @@ TEST_F(CliTest, BadFlagsExitTwoWithUsage) {
       {{"--queue-capacity", "18446744073709551617"}, "--queue-capacity"},
       {{"--log-level", "loud"}, "--log-level"},
       {{"9090", "9091"}, "9091"},
+      // Defect 6: these exited 1 after a log line instead of 2 with the usage.
+      {{"--bind", "1.2.3"}, "--bind"},
+      {{"--bind", "::g"}, "--bind"},
+      {{"--bind", "no-such-host.invalid"}, "--bind"},
   };
   for (const Case& c : cases) {
     std::string cmd;
@@ -55,6 +59,15 @@ TEST_F(CliTest, BadFlagsExitTwoWithUsage) {
     EXPECT_NE(r.err.find("usage:"), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find("listening"), std::string::npos) << r.err;
   }
+}
+
+// --bind takes a host name, as redis-server and nginx do; the log names
+// the address actually bound.
+TEST_F(CliTest, BindAcceptsAHostName) {
+  ServerProcess* s = StartServer({"--bind", "localhost"});
+  ASSERT_NE(s, nullptr);
+  Client c = Connect(*s);
+  EXPECT_EQ(c.Call("PING", Scaled(2000)), "result: PONG");
 }
 
 TEST_F(CliTest, HelpAndVersionExitZero) {

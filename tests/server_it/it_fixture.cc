@@ -31,6 +31,20 @@ std::map<std::string, uint64_t> ServerTest::Stats(Client& c) {
   return m;
 }
 
+bool ServerTest::WaitStats(Client& c,
+                           const std::function<bool(std::map<std::string, uint64_t>&)>& pred,
+                           int timeout_ms, std::map<std::string, uint64_t>* last) {
+  std::map<std::string, uint64_t> st;
+  bool ok = PollUntil(
+      [&] {
+        st = ParseStats(c.Call("STATS", Scaled(2000)));
+        return !st.empty() && pred(st);
+      },
+      timeout_ms);
+  if (last) *last = st;
+  return ok;
+}
+
 void ServerTest::TearDown() {
   for (std::unique_ptr<ServerProcess>& s : servers_) {
     const pid_t pid = s->pid();

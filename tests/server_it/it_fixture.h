@@ -4,6 +4,7 @@
 #ifndef TESTS_SERVER_IT_IT_FIXTURE_H
 #define TESTS_SERVER_IT_IT_FIXTURE_H
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +30,9 @@ class ServerTest : public ::testing::Test {
   Client Connect(const ServerProcess& s);
   // STATS over c; empty map (and a failure) if the reply is not STATS.
   std::map<std::string, uint64_t> Stats(Client& c);
+  // Polls STATS on c until pred(stats) holds; the last STATS in *last.
+  bool WaitStats(Client& c, const std::function<bool(std::map<std::string, uint64_t>&)>& pred,
+                 int timeout_ms, std::map<std::string, uint64_t>* last = nullptr);
   void TearDown() override;
 
   std::vector<std::unique_ptr<ServerProcess>> servers_;

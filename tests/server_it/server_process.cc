@@ -229,4 +229,22 @@ long ServerProcess::RssKb() const {
   return -1;
 }
 
+long ServerProcess::CpuMs() const {
+  if (!running()) return -1;
+  std::string stat = ReadFile("/proc/" + std::to_string(pid_) + "/stat");
+  size_t paren = stat.rfind(')');  // the command name may hold spaces
+  if (paren == std::string::npos) return -1;
+  std::istringstream in(stat.substr(paren + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  // Fields 3.. after the name: state is 3, utime is 14, stime is 15.
+  for (int k = 3; k <= 15 && in >> field; k++) {
+    if (k == 14) utime = std::stoull(field);
+    if (k == 15) stime = std::stoull(field);
+  }
+  long hz = sysconf(_SC_CLK_TCK);
+  return hz > 0 ? static_cast<long>((utime + stime) * 1000 / static_cast<unsigned long long>(hz))
+                : -1;
+}
+
 }  // namespace it

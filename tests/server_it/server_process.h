@@ -52,8 +52,9 @@ class ServerProcess {
   // -1 if unreadable.
   int ThreadCount() const;
   // VmRSS in KiB; -1 if unreadable.
-
   long RssKb() const;
+  // CPU time (user + system, all threads) used so far, in ms; -1 if unreadable.
+  long CpuMs() const;
 
  private:
   std::vector<std::string> args_;
