@@ -2,7 +2,8 @@
  *
  * DESIGN
  *
- * One mutex guards everything below it in struct tq: the ring buffer, the
+ * One mutex guards everything below it in struct tq: the ring (pool/ring.h,
+ * shared with the thread pool's lanes), the
  * closed flag, the waiter counts and the lock-wait total. Two condition
  * variables hang off that mutex: not_empty (consumers wait on it) and
  * not_full (producers wait on it). Every wait sits in a
@@ -35,17 +36,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "base/clock.h"
+#include "pool/ring.h"
+
 struct tq {
   pthread_mutex_t lock;
   pthread_cond_t not_empty;
   pthread_cond_t not_full;
-  size_t capacity;
-  size_t head;  /* index of the oldest item */
-  size_t count; /* items in the ring */
+  struct ring ring; /* over items[] */
   unsigned pop_waiters, push_waiters;
   int closed;
   uint64_t lock_wait_ns;
-  void *items[]; /* ring of `capacity` slots */
+  void *items[]; /* the ring's slots */
 };
 
 /* An error from these means memory corruption or a destroyed object: there
@@ -54,19 +56,13 @@ static void tq_check(int rc) {
   if (rc != 0) abort();
 }
 
-static uint64_t tq_now_ns(void) {
-  struct timespec ts;
-  tq_check(clock_gettime(CLOCK_MONOTONIC, &ts));
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void tq_lock(tq_t *q) {
   int rc = pthread_mutex_trylock(&q->lock);
   if (rc == 0) return;
   if (rc != EBUSY) abort();
-  uint64_t t0 = tq_now_ns();
+  uint64_t t0 = clk_now_ns();
   tq_check(pthread_mutex_lock(&q->lock));
-  q->lock_wait_ns += tq_now_ns() - t0;
+  q->lock_wait_ns += clk_now_ns() - t0;
 }
 
 static void tq_unlock(tq_t *q) { tq_check(pthread_mutex_unlock(&q->lock)); }
@@ -78,7 +74,7 @@ int tq_create(tq_t **out, size_t capacity) {
   if (capacity > (SIZE_MAX - sizeof(tq_t)) / sizeof(void *)) return -ENOMEM;
   tq_t *q = calloc(1, sizeof(*q) + capacity * sizeof(void *));
   if (q == NULL) return -ENOMEM;
-  q->capacity = capacity;
+  ring_init(&q->ring, q->items, capacity);
 
   pthread_condattr_t attr;
   int rc = pthread_condattr_init(&attr);
@@ -114,7 +110,7 @@ void tq_destroy(tq_t *q) {
 static int tq_put(tq_t *q, void *item, int block) {
   if (q == NULL) return -EINVAL;
   tq_lock(q);
-  while (block && q->count == q->capacity && !q->closed) {
+  while (block && ring_full(&q->ring) && !q->closed) {
     q->push_waiters++;
     tq_check(pthread_cond_wait(&q->not_full, &q->lock));
     q->push_waiters--;
@@ -122,14 +118,10 @@ static int tq_put(tq_t *q, void *item, int block) {
   int rc = 0;
   if (q->closed) {
     rc = -EPIPE;
-  } else if (q->count == q->capacity) {
+  } else if (ring_push(&q->ring, item) < 0) {
     rc = -EAGAIN;
-  } else {
-    size_t tail = q->head + q->count;
-    if (tail >= q->capacity) tail -= q->capacity;
-    q->items[tail] = item;
-    q->count++;
-    if (q->pop_waiters > 0) tq_check(pthread_cond_signal(&q->not_empty));
+  } else if (q->pop_waiters > 0) {
+    tq_check(pthread_cond_signal(&q->not_empty));
   }
   tq_unlock(q);
   return rc;
@@ -141,7 +133,7 @@ static int tq_take(tq_t *q, void **item, int block, const struct timespec *deadl
   if (q == NULL || item == NULL) return -EINVAL;
   tq_lock(q);
   int rc = 0;
-  while (q->count == 0 && !q->closed) {
+  while (ring_empty(&q->ring) && !q->closed) {
     if (!block || rc == ETIMEDOUT) break;
     q->pop_waiters++;
     if (deadline == NULL) {
@@ -153,10 +145,8 @@ static int tq_take(tq_t *q, void **item, int block, const struct timespec *deadl
     if (rc != 0 && rc != ETIMEDOUT) abort();
   }
   /* An item that arrived as the deadline passed is still taken. */
-  if (q->count > 0) {
-    *item = q->items[q->head];
-    if (++q->head == q->capacity) q->head = 0;
-    q->count--;
+  if (!ring_empty(&q->ring)) {
+    *item = ring_pop(&q->ring);
     if (q->push_waiters > 0) tq_check(pthread_cond_signal(&q->not_full));
     rc = 0;
   } else if (q->closed) {
@@ -196,12 +186,12 @@ void tq_close(tq_t *q) {
 size_t tq_depth(tq_t *q) {
   if (q == NULL) return 0;
   tq_check(pthread_mutex_lock(&q->lock));
-  size_t n = q->count;
+  size_t n = q->ring.count;
   tq_unlock(q);
   return n;
 }
 
-size_t tq_capacity(tq_t *q) { return q == NULL ? 0 : q->capacity; } /* immutable */
+size_t tq_capacity(tq_t *q) { return q == NULL ? 0 : q->ring.cap; } /* immutable */
 
 uint64_t tq_lock_wait_ns(tq_t *q) {
   if (q == NULL) return 0;

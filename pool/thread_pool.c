@@ -1,50 +1,61 @@
-/* thread_pool: named worker threads fed by a task_queue. See thread_pool.h.
+/* thread_pool: named worker threads fed by bounded lanes. See thread_pool.h.
  *
  * DESIGN
  *
- * Two mutexes, and no thread ever holds both:
- *   - the queue's (task_queue.c) carries every task from submitter to
- *     worker. That hand-off is the only synchronisation a task needs, so the
- *     per-task path is one push and one pop, nothing else locked;
- *   - the pool's `lock` guards the worker set (slots, last_retired,
- *     closing, scan_done, the worker-time sums). It is taken when the set
- *     changes (spawn, retire, exit), by tp_stats and by tp_shutdown.
+ * One mutex (`lock`) guards the lanes (rings, running counts), the worker
+ * set and every counter. A task's whole trip through the pool is two
+ * acquisitions: the submitter's push and the worker's take, and the take
+ * also settles the worker's previous task (running--, counters), so a busy
+ * worker pays one lock/unlock per task. libuv's threadpool has the same
+ * shape (one mutex, one condition variable); nginx's adds a done list that
+ * here belongs to the caller (offload/).
  *
- * What many threads read at any time (counters, the idle/queued/nworkers
- * figures used for sizing, the gate word, cancel_all, w->current) are plain
- * fields accessed only with __atomic builtins, and written only with
- * read-modify-write ones (fetch_add, exchange...), never plain stores. TSan
- * understands them; Helgrind does not model atomics, but Valgrind runs a
- * locked RMW as a compare-and-swap that Helgrind counts as a read, and reads
- * never race. No data is handed over through them: that always goes
- * through a mutex, which both tools see.
+ * Lanes. Each lane is a ring (pool/ring.h) of `capacity` slots with a
+ * running count and an optional max_running. A task gets a sequence number
+ * when queued; a worker takes, among the lanes below their limit, the head
+ * with the lowest number: oldest first across lanes, FIFO within one.
+ * Lanes are few, so that is a scan of a handful of heads.
  *
- * Worker loop: tq_try_pop, so no waiter bookkeeping while work is plenty;
- * when empty, count itself idle and block in tq_pop (tq_pop_until idle_ms in
- * a dynamic pool). -EPIPE means closed and drained: exit.
+ * Waking. Idle workers wait on `work_cv`. A submitter that queued runnable
+ * work signals one sleeper, and only if no wake-up is already on its way
+ * (`wakeups`: signals sent, not yet consumed) and no worker is spinning;
+ * a worker that takes a task and sees more runnable work than wake-ups
+ * underway passes the wake on. So a batch costs the loop one futex wake at
+ * most, and workers wake only as many others as there is work for: never
+ * a broadcast (libuv signals once per task; GLib likewise).
  *
- * Sizing (min < max). Submit adds a worker when tasks queued outnumber idle
- * workers; a worker whose pop_until times out retires. Both sides use
- * seq_cst atomics in the store-then-load (Dekker) pattern:
- *   submitter: queued++, push,      then read idle and nworkers
- *   retiree:   idle--, nworkers--,  then read queued (undo if > 0)
- * so either the retiree sees the new task and stays, or the submitter sees
- * the worker gone and spawns one: a queued task is never stranded. A
- * retiree, under the lock, swaps itself in as pool->last_retired and joins
- * the previous one after unlocking; so one retired thread at most is
- * un-joined, and tp_shutdown joins it and every slot in use. Slots are
- * reused lowest-first, so names stay <name>-0 .. <name>-(max-1).
+ * Spinning (spin_us > 0). A worker out of work unlocks and polls the
+ * lock-free `runnable` hint for up to spin_us before it sleeps; submitters
+ * that see a spinner do not signal. Whether that pays depends on the
+ * machine (it burns a core while it waits): bench/ measures both.
  *
- * Shutdown. tp_shutdown first sets `closing` (no more spawns or
- * retirements: the worker set is frozen), then closes the queue. The gate
- * word counts callers inside tp_submit/tp_stats and has two "closed" bits:
- * NO_SUBMIT (set first: submit returns -EPIPE) and NO_ENTRY (set after the
- * joins: tp_stats reads the final figures). A caller leaving a closed gate
- * decrements under the lock and wakes tp_shutdown, which waits for zero
- * before it destroys any mutex. In NOW mode, cancel_all makes workers cancel
- * what they pop; tp_shutdown raises the cancel flag of each running task
- * (w->current) and empties the queue itself. A worker whose task that scan
- * may be touching waits for scan_done before done(), which may free it.
+ * Lock-free reads. `runnable` (the spin hint) and each lane's `depth`
+ * (tp_lane_free) are written only under the lock, with atomic
+ * read-modify-write builtins, and read without it with atomic loads: a
+ * stale value only delays a spin by one poll or makes tp_lane_free lower
+ * than the truth, never higher. TSan understands the builtins; Valgrind
+ * runs a locked RMW as a compare-and-swap that Helgrind counts as a read,
+ * and reads never race. Tasks and their fields are handed over through the
+ * lock, which both tools see.
+ *
+ * Sizing (min < max). Decided under the lock, so no Dekker pairs are
+ * needed: a submit that leaves more runnable tasks than idle, spinning and
+ * waking workers spawns one (if below max); a worker whose timed wait ends
+ * with nothing to do retires if above min. A retiree swaps itself in as
+ * last_retired and joins the previous one after unlocking, so at most one
+ * exited thread is un-joined at any time; tp_shutdown joins it and every
+ * slot in use. Slots are reused lowest-first: names stay <name>-0..max-1.
+ *
+ * Shutdown. The gate word counts callers inside the submits and tp_stats, and
+ * has two "closed" bits: NO_SUBMIT (submits return -EPIPE) and NO_ENTRY
+ * (set after the joins; tp_stats then reads the final figures). tp_shutdown
+ * sets `closing` under the lock (the worker set is frozen, blocked
+ * submitters leave), and in NOW mode raises the cancel flag of each running
+ * task (w->current, read under the lock, so the task cannot be freed under
+ * us: a worker clears `current` under the lock before it calls done()) and
+ * takes every queued task to cancel it itself. Workers exit once closing
+ * and every lane is empty. Then the joins, then the gate must empty before
+ * the mutex and condition variables are destroyed.
  */
 #include "pool/thread_pool.h"
 
@@ -56,7 +67,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "pool/task_queue.h"
+#include "base/clock.h"
+#include "pool/ring.h"
 
 #define TP_GATE_NO_SUBMIT (UINT64_C(1) << 63)
 #define TP_GATE_NO_ENTRY (UINT64_C(1) << 62)
@@ -65,56 +77,88 @@
 #define TP_SEQ __ATOMIC_SEQ_CST
 #define TP_RLX __ATOMIC_RELAXED
 
+struct tp_lane {
+  struct ring ring;       /* lock; items are tp_task_t * */
+  uint64_t *seq;          /* lock; seq[slot]: queue order, parallel to the ring's slots */
+  size_t max_running;     /* immutable; 0 = none */
+  size_t running;         /* lock */
+  size_t depth;           /* atomic RMW under lock; == ring.count (see DESIGN) */
+  pthread_cond_t room;    /* blocked tp_submit callers of this lane */
+  unsigned room_waiters;  /* lock */
+  uint64_t submitted, rejected, expired; /* lock */
+  char name[16];
+};
+
 struct tp_worker {
-  _Alignas(64) tp_task_t *current; /* atomic; own cache line per worker */
-  tp_t *pool;                      /* immutable */
-  unsigned index;                  /* immutable: the K in <name>-K */
-  int in_use;                      /* lock: a thread owns this slot */
-  pthread_t tid;                   /* lock */
-  uint64_t start_ns;               /* lock */
+  tp_t *pool;          /* immutable */
+  unsigned index;      /* immutable: the K in <name>-K */
+  int in_use;          /* lock: a thread owns this slot */
+  pthread_t tid;       /* lock */
+  uint64_t start_ns;   /* lock */
+  tp_task_t *current;  /* lock: the task it runs, for tp_shutdown(NOW) */
 };
 
 struct tp {
   /* Immutable after tp_create. */
-  tq_t *queue;
-  size_t min_workers, max_workers, capacity;
-  unsigned idle_ms;
-  int dynamic;
+  size_t min_workers, max_workers, nlanes;
+  unsigned idle_ms, spin_us;
+  int dynamic, timing;
   char name[9];
-  struct tp_worker *workers; /* max_workers slots; their fields: see above */
+  struct tp_worker *workers; /* max_workers slots */
+  struct tp_lane *lanes;
   int shut_down; /* only the thread that calls tp_shutdown touches it */
 
-  /* Atomic (see DESIGN). */
-  uint64_t gate;
-  int cancel_all;
-  size_t nworkers; /* changed under lock; == slots in use until closing */
-  size_t idle;     /* workers waiting in tq_pop/tq_pop_until */
-  size_t queued;   /* being pushed or not yet popped; dynamic pools only */
-  uint64_t submitted, completed, failed, cancelled, rejected;
-  uint64_t final_lock_wait_ns, final_worker_ns;
+  uint64_t gate;     /* atomic (see DESIGN: Shutdown) */
+  size_t runnable;   /* atomic RMW under lock: queued tasks in lanes below their limit, roughly */
 
-  /* Guarded by lock. */
   pthread_mutex_t lock;
-  pthread_cond_t cond; /* gate emptied; scan_done */
-  int closing;         /* no more spawns or retirements */
-  int scan_done;
-  uint64_t exited_ns;  /* worker time of threads that have exited */
-  uint64_t live_start_ns; /* sum of start_ns over the nworkers live ones */
+  pthread_cond_t work_cv;  /* idle workers */
+  pthread_cond_t gate_cv;  /* tp_shutdown waits for the gate to empty */
+  uint64_t next_seq;
+  size_t queued;           /* tasks in all lanes */
+  size_t nworkers, idle, spinning, wakeups;
+  int closing, cancel_all;
+  uint64_t submitted, completed, failed, cancelled, expired, rejected, woken;
+  uint64_t lock_wait_ns;
+  uint64_t exited_ns;      /* worker time of threads that have exited */
+  uint64_t live_start_ns;  /* sum of start_ns over the live ones */
   pthread_t last_retired;
   int have_retired;
+  /* Published by tp_shutdown for tp_stats after the lock is gone, with
+   * atomic builtins (no lock is left to order them). */
+  struct tp_stats final;
 };
+
+/* struct tp_stats is all size_t and uint64_t: copied word by word. */
+#define TP_STATS_WORDS (sizeof(struct tp_stats) / sizeof(uint64_t))
+_Static_assert(sizeof(size_t) == sizeof(uint64_t) && sizeof(struct tp_stats) % 8 == 0,
+               "tp_stats is copied as 64-bit words");
+
+static void tp_publish_final(tp_t *pool, const struct tp_stats *st) {
+  const uint64_t *from = (const uint64_t *)(const void *)st;
+  uint64_t *to = (uint64_t *)(void *)&pool->final;
+  for (size_t i = 0; i < TP_STATS_WORDS; i++) (void)__atomic_exchange_n(&to[i], from[i], TP_SEQ);
+}
+
+static void tp_read_final(tp_t *pool, struct tp_stats *st) {
+  uint64_t *from = (uint64_t *)(void *)&pool->final, *to = (uint64_t *)(void *)st;
+  for (size_t i = 0; i < TP_STATS_WORDS; i++) to[i] = __atomic_load_n(&from[i], TP_SEQ);
+}
 
 static void tp_check(int rc) {
   if (rc != 0) abort(); /* a broken mutex or thread: nothing sane to do */
 }
 
-static uint64_t tp_now_ns(void) {
-  struct timespec ts;
-  tp_check(clock_gettime(CLOCK_MONOTONIC, &ts));
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+/* Try first: an uncontended lock costs one trylock and no clock reads. */
+static void tp_lock(tp_t *pool) {
+  int rc = pthread_mutex_trylock(&pool->lock);
+  if (rc == 0) return;
+  if (rc != EBUSY) abort();
+  uint64_t t0 = clk_now_ns();
+  tp_check(pthread_mutex_lock(&pool->lock));
+  pool->lock_wait_ns += clk_now_ns() - t0;
 }
 
-static void tp_lock(tp_t *pool) { tp_check(pthread_mutex_lock(&pool->lock)); }
 static void tp_unlock(tp_t *pool) { tp_check(pthread_mutex_unlock(&pool->lock)); }
 
 /* ---- gate --------------------------------------------------------------- */
@@ -135,11 +179,70 @@ static void tp_leave(tp_t *pool) {
       /* tp_shutdown may be waiting: decrement where it checks. */
       tp_lock(pool);
       if ((__atomic_sub_fetch(&pool->gate, 1, TP_SEQ) & ~TP_GATE_CLOSED) == 0)
-        tp_check(pthread_cond_broadcast(&pool->cond));
+        tp_check(pthread_cond_broadcast(&pool->gate_cv));
       tp_unlock(pool);
       return;
     }
   } while (!__atomic_compare_exchange_n(&pool->gate, &g, g - 1, 1, TP_SEQ, TP_SEQ));
+}
+
+/* ---- lanes (all under lock) --------------------------------------------- */
+
+static int tp_lane_open(const struct tp_lane *l) {
+  return l->max_running == 0 || l->running < l->max_running;
+}
+
+/* Tasks that a free worker could start now. */
+static size_t tp_count_runnable(const tp_t *pool) {
+  size_t n = 0;
+  for (size_t i = 0; i < pool->nlanes; i++) {
+    const struct tp_lane *l = &pool->lanes[i];
+    if (l->max_running == 0) n += l->ring.count;
+    else if (l->running < l->max_running) {
+      size_t room = l->max_running - l->running;
+      n += l->ring.count < room ? l->ring.count : room;
+    }
+  }
+  return n;
+}
+
+static void tp_set_runnable(tp_t *pool) {
+  (void)__atomic_exchange_n(&pool->runnable, tp_count_runnable(pool), TP_RLX);
+}
+
+static void tp_lane_push(tp_t *pool, struct tp_lane *l, tp_task_t *task) {
+  size_t tail = l->ring.head + l->ring.count;
+  if (tail >= l->ring.cap) tail -= l->ring.cap;
+  l->seq[tail] = pool->next_seq++;
+  (void)ring_push(&l->ring, task);
+  (void)__atomic_fetch_add(&l->depth, 1, TP_RLX);
+  pool->queued++;
+}
+
+static tp_task_t *tp_lane_pop(tp_t *pool, struct tp_lane *l) {
+  tp_task_t *task = ring_pop(&l->ring);
+  (void)__atomic_fetch_sub(&l->depth, 1, TP_RLX);
+  pool->queued--;
+  if (l->room_waiters) tp_check(pthread_cond_signal(&l->room));
+  /* Draining for shutdown: idle workers wait for this moment to exit. */
+  if (pool->closing && pool->queued == 0) tp_check(pthread_cond_broadcast(&pool->work_cv));
+  return task;
+}
+
+/* The oldest task of the lanes a worker may take from, or NULL. */
+static struct tp_lane *tp_pick(tp_t *pool) {
+  struct tp_lane *best = NULL;
+  uint64_t best_seq = 0;
+  for (size_t i = 0; i < pool->nlanes; i++) {
+    struct tp_lane *l = &pool->lanes[i];
+    if (ring_empty(&l->ring) || !tp_lane_open(l)) continue;
+    uint64_t s = l->seq[l->ring.head];
+    if (!best || s < best_seq) {
+      best = l;
+      best_seq = s;
+    }
+  }
+  return best;
 }
 
 /* ---- workers ------------------------------------------------------------ */
@@ -150,49 +253,44 @@ static void *tp_worker_main(void *arg);
 static int tp_spawn(tp_t *pool) {
   struct tp_worker *w = pool->workers, *end = w + pool->max_workers;
   while (w < end && w->in_use) w++;
-  if (w == end) abort(); /* callers ensure nworkers < max_workers, all live */
-  w->start_ns = tp_now_ns();
+  if (w == end) abort(); /* callers ensure nworkers < max_workers */
+  w->start_ns = clk_now_ns();
 
-  /* The thread inherits our mask: block everything around pthread_create
-   * so no signal can ever land on a worker, not even in its first cycle. */
-  sigset_t all, old;
-  tp_check(sigfillset(&all));
-  tp_check(pthread_sigmask(SIG_SETMASK, &all, &old));
+  /* The thread inherits our mask: block all but the synchronous fault
+   * signals around pthread_create, so no other signal can ever land on a
+   * worker, not even in its first cycle (nginx does the same). */
+  sigset_t mask, old;
+  tp_check(sigfillset(&mask));
+  const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+  for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+    tp_check(sigdelset(&mask, faults[i]));
+  tp_check(pthread_sigmask(SIG_SETMASK, &mask, &old));
   int rc = pthread_create(&w->tid, NULL, tp_worker_main, w);
   tp_check(pthread_sigmask(SIG_SETMASK, &old, NULL));
   if (rc != 0) return -rc;
 
   w->in_use = 1;
-  (void)__atomic_fetch_add(&pool->nworkers, 1, TP_SEQ);
+  pool->nworkers++;
   pool->live_start_ns += w->start_ns;
   /* Named from here, not by the worker, so the name is visible as soon as
-   * tp_create returns. Cosmetic: a failure (e.g. no free fd) is ignored. */
+   * tp_create returns. Cosmetic: a failure is ignored. */
   char name[16];
   snprintf(name, sizeof name, "%s-%u", pool->name, w->index);
   (void)pthread_setname_np(w->tid, name);
   return 0;
 }
 
-/* Under lock, with nworkers already decremented: w's time moves from the
- * live sum to the exited one. */
+/* Under lock: w's time moves from the live sum to the exited one. */
 static void tp_account_exit(tp_t *pool, struct tp_worker *w) {
-  pool->exited_ns += tp_now_ns() - w->start_ns;
+  pool->nworkers--;
+  pool->exited_ns += clk_now_ns() - w->start_ns;
   pool->live_start_ns -= w->start_ns;
 }
 
-/* After an idle timeout: 1 if this worker has retired and must return. */
+/* Under lock, after a timed wait found nothing: 1 if w retired (the lock is
+ * then released and w must return). */
 static int tp_retire(tp_t *pool, struct tp_worker *w) {
-  tp_lock(pool);
-  if (pool->closing || __atomic_load_n(&pool->nworkers, TP_SEQ) <= pool->min_workers) {
-    tp_unlock(pool);
-    return 0;
-  }
-  (void)__atomic_fetch_sub(&pool->nworkers, 1, TP_SEQ);
-  if (__atomic_load_n(&pool->queued, TP_SEQ) > 0) { /* see DESIGN: Dekker */
-    (void)__atomic_fetch_add(&pool->nworkers, 1, TP_SEQ);
-    tp_unlock(pool);
-    return 0;
-  }
+  if (pool->closing || pool->nworkers <= pool->min_workers) return 0;
   tp_account_exit(pool, w);
   w->in_use = 0; /* from here on the slot is not ours: touch it no more */
   pthread_t prev = pool->last_retired;
@@ -204,113 +302,209 @@ static int tp_retire(tp_t *pool, struct tp_worker *w) {
   return 1;
 }
 
-static void tp_finish(tp_t *pool, tp_task_t *task, enum tp_outcome outcome) {
-  uint64_t *counter = outcome == TP_OK       ? &pool->completed
-                      : outcome == TP_FAILED ? &pool->failed
-                                             : &pool->cancelled;
-  (void)__atomic_fetch_add(counter, 1, TP_RLX); /* before done(): its caller may look */
-  task->done(task, outcome);
+/* Under lock: wakes one sleeper if runnable work outnumbers the workers
+ * already on their way to it. */
+static void tp_maybe_wake(tp_t *pool, size_t runnable) {
+  if (pool->idle > pool->wakeups && runnable > pool->wakeups + pool->spinning) {
+    pool->wakeups++;
+    tp_check(pthread_cond_signal(&pool->work_cv));
+  }
 }
 
-static void tp_run(tp_t *pool, struct tp_worker *w, tp_task_t *task) {
-  if (pool->dynamic) (void)__atomic_fetch_sub(&pool->queued, 1, TP_SEQ);
-  enum tp_outcome outcome = TP_CANCELLED;
-  /* Publish the task before checking cancel_all; tp_shutdown sets
-   * cancel_all before scanning: one of us sees the other. */
-  (void)__atomic_exchange_n(&w->current, task, TP_SEQ);
-  if (__atomic_load_n(&pool->cancel_all, TP_SEQ)) {
-    tp_task_cancel(task);
-  } else {
-    (void)__atomic_exchange_n(&task->started_ns_, tp_now_ns(), TP_SEQ);
-    outcome = task->work(task) == 0 ? TP_OK : TP_FAILED;
+/* Under lock: the bookkeeping of a finished task (its done() comes later,
+ * outside the lock). */
+static void tp_settle(tp_t *pool, struct tp_worker *w, enum tp_outcome outcome) {
+  w->current = NULL;
+  switch (outcome) {
+    case TP_OK: pool->completed++; break;
+    case TP_FAILED: pool->failed++; break;
+    case TP_CANCELLED: pool->cancelled++; break;
+    case TP_EXPIRED: pool->expired++; break;
   }
-  (void)__atomic_exchange_n(&w->current, NULL, TP_SEQ);
-  if (__atomic_load_n(&pool->cancel_all, TP_SEQ)) {
-    /* The scan may still hold `task`; done() may free it. */
-    tp_lock(pool);
-    while (!pool->scan_done) tp_check(pthread_cond_wait(&pool->cond, &pool->lock));
+}
+
+/* Outside the lock: runs task unless cancelled or expired. */
+static enum tp_outcome tp_run(tp_t *pool, tp_task_t *task) {
+  if (tp_task_cancelled(task)) return TP_CANCELLED;
+  uint64_t now = 0;
+  if (task->deadline_ns || pool->timing) now = clk_now_ns();
+  if (task->deadline_ns && now >= task->deadline_ns) return TP_EXPIRED;
+  if (pool->timing) (void)__atomic_exchange_n(&task->started_ns_, now, TP_RLX);
+  enum tp_outcome outcome = task->work(task) == 0 ? TP_OK : TP_FAILED;
+  if (pool->timing) task->finished_ns_ = clk_now_ns();
+  return outcome;
+}
+
+/* Under lock, with nothing to take: spin (unlocked) or sleep. Returns
+ * nonzero if the worker retired (lock released). */
+static int tp_wait(tp_t *pool, struct tp_worker *w) {
+  if (pool->spin_us && !pool->closing) {
+    pool->spinning++;
     tp_unlock(pool);
-  }
-  tp_finish(pool, task, outcome);
-}
-
-static int tp_wait_for_task(tp_t *pool, void **item) {
-  int rc;
-  (void)__atomic_fetch_add(&pool->idle, 1, TP_SEQ);
-  if (!pool->dynamic) {
-    rc = tq_pop(pool->queue, item);
-  } else {
-    struct timespec deadline;
-    tp_check(clock_gettime(CLOCK_MONOTONIC, &deadline));
-    deadline.tv_sec += pool->idle_ms / 1000;
-    deadline.tv_nsec += (long)(pool->idle_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-      deadline.tv_sec++;
-      deadline.tv_nsec -= 1000000000L;
+    uint64_t until = clk_now_ns() + (uint64_t)pool->spin_us * 1000u;
+    while (__atomic_load_n(&pool->runnable, TP_RLX) == 0 && clk_now_ns() < until) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
     }
-    rc = tq_pop_until(pool->queue, item, &deadline);
+    tp_lock(pool);
+    pool->spinning--;
+    if (tp_pick(pool) || pool->closing) return 0;
   }
-  (void)__atomic_fetch_sub(&pool->idle, 1, TP_SEQ);
-  return rc;
+  pool->idle++;
+  int rc;
+  if (pool->dynamic) {
+    struct timespec deadline = clk_deadline_ms(pool->idle_ms);
+    rc = pthread_cond_timedwait(&pool->work_cv, &pool->lock, &deadline);
+    if (rc != 0 && rc != ETIMEDOUT) abort();
+  } else {
+    rc = pthread_cond_wait(&pool->work_cv, &pool->lock);
+    tp_check(rc);
+  }
+  pool->idle--;
+  if (pool->wakeups) {
+    pool->wakeups--;
+    pool->woken++;
+  }
+  if (rc == ETIMEDOUT && !tp_pick(pool)) return tp_retire(pool, w);
+  return 0;
 }
 
 static void *tp_worker_main(void *arg) {
   struct tp_worker *w = arg;
   tp_t *pool = w->pool;
-  int rc;
-  do {
-    void *item;
-    rc = tq_try_pop(pool->queue, &item);
-    if (rc == -EAGAIN) rc = tp_wait_for_task(pool, &item);
-    if (rc == 0) tp_run(pool, w, item);
-  } while (rc == 0 || (rc == -ETIMEDOUT && !tp_retire(pool, w)));
-  if (rc == -EPIPE) { /* closed and drained: tp_shutdown joins this slot */
-    tp_lock(pool);
-    (void)__atomic_fetch_sub(&pool->nworkers, 1, TP_SEQ);
-    tp_account_exit(pool, w);
+  tp_task_t *prev = NULL;
+  enum tp_outcome prev_outcome = TP_OK;
+  tp_lock(pool);
+  for (;;) {
+    struct tp_lane *l = tp_pick(pool);
+    if (!l) {
+      if (prev) { /* deliver before waiting: done() must not wait for work */
+        tp_unlock(pool);
+        prev->done(prev, prev_outcome);
+        prev = NULL;
+        tp_lock(pool);
+        continue;
+      }
+      if (pool->closing && pool->queued == 0) break;
+      if (tp_wait(pool, w)) return NULL; /* retired */
+      continue;
+    }
+    tp_task_t *task = tp_lane_pop(pool, l);
+    l->running++;
+    w->current = task;
+    if (pool->spin_us) tp_set_runnable(pool);
+    tp_maybe_wake(pool, tp_count_runnable(pool)); /* pass the wake on */
+    int cancel = pool->cancel_all;
     tp_unlock(pool);
+
+    if (prev) prev->done(prev, prev_outcome);
+    if (cancel) tp_task_cancel(task);
+    prev = task;
+    prev_outcome = tp_run(pool, task);
+
+    tp_lock(pool);
+    l->running--;
+    if (prev_outcome == TP_EXPIRED) l->expired++;
+    tp_settle(pool, w, prev_outcome);
+    if (pool->spin_us && l->max_running) tp_set_runnable(pool); /* a limited lane opened */
   }
+  tp_account_exit(pool, w);
+  tp_unlock(pool);
   return NULL;
 }
 
 /* ---- public API --------------------------------------------------------- */
 
+static void tp_free(tp_t *pool) {
+  if (pool->lanes) {
+    for (size_t i = 0; i < pool->nlanes; i++) {
+      free(pool->lanes[i].ring.slot);
+      free(pool->lanes[i].seq);
+    }
+  }
+  free(pool->lanes);
+  free(pool->workers);
+  free(pool);
+}
+
+static int tp_init_sync(tp_t *pool) {
+  pthread_condattr_t attr;
+  int rc = pthread_condattr_init(&attr);
+  if (rc) return -rc;
+  size_t lanes_done = 0;
+  int have_mutex = 0, have_work = 0, have_gate = 0;
+  if ((rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) ||
+      (rc = pthread_mutex_init(&pool->lock, NULL)) || !(have_mutex = 1) ||
+      (rc = pthread_cond_init(&pool->work_cv, &attr)) || !(have_work = 1) ||
+      (rc = pthread_cond_init(&pool->gate_cv, NULL)) || !(have_gate = 1))
+    goto fail;
+  for (; lanes_done < pool->nlanes; lanes_done++)
+    if ((rc = pthread_cond_init(&pool->lanes[lanes_done].room, NULL))) goto fail;
+  tp_check(pthread_condattr_destroy(&attr));
+  return 0;
+fail:
+  while (lanes_done > 0) tp_check(pthread_cond_destroy(&pool->lanes[--lanes_done].room));
+  if (have_gate) tp_check(pthread_cond_destroy(&pool->gate_cv));
+  if (have_work) tp_check(pthread_cond_destroy(&pool->work_cv));
+  if (have_mutex) tp_check(pthread_mutex_destroy(&pool->lock));
+  tp_check(pthread_condattr_destroy(&attr));
+  return -rc;
+}
+
+static int tp_init_lanes(tp_t *pool, const struct tp_options *opt) {
+  struct tp_lane_options one = {"default", opt->queue_capacity, 0};
+  const struct tp_lane_options *lo = opt->nlanes ? opt->lanes : &one;
+  pool->nlanes = opt->nlanes ? opt->nlanes : 1;
+  if (!(pool->lanes = calloc(pool->nlanes, sizeof *pool->lanes))) return -ENOMEM;
+  for (size_t i = 0; i < pool->nlanes; i++) {
+    struct tp_lane *l = &pool->lanes[i];
+    size_t cap = lo[i].capacity;
+    if (cap == 0) return -EINVAL;
+    if (cap > SIZE_MAX / sizeof(uint64_t)) return -ENOMEM;
+    void **slots = calloc(cap, sizeof *slots);
+    if (!slots || !(l->seq = calloc(cap, sizeof *l->seq))) {
+      free(slots);
+      return -ENOMEM;
+    }
+    ring_init(&l->ring, slots, cap);
+    l->max_running = lo[i].max_running;
+    snprintf(l->name, sizeof l->name, "%s", lo[i].name ? lo[i].name : "");
+  }
+  return 0;
+}
+
 int tp_create(tp_t **out, const struct tp_options *opt) {
   if (out == NULL) return -EINVAL;
   *out = NULL;
   if (opt == NULL || opt->min_workers == 0 || opt->max_workers < opt->min_workers ||
-      opt->queue_capacity == 0 || (opt->min_workers < opt->max_workers && opt->idle_ms == 0))
+      (opt->nlanes == 0 && opt->queue_capacity == 0) || (opt->nlanes && !opt->lanes) ||
+      (opt->min_workers < opt->max_workers && opt->idle_ms == 0))
     return -EINVAL;
   const char *name = opt->name != NULL ? opt->name : "worker";
   char longest[32];
   if (name[0] == '\0' || strlen(name) > 8 ||
       snprintf(longest, sizeof longest, "%s-%zu", name, opt->max_workers - 1) >= 16)
     return -EINVAL; /* Linux thread names are 15 bytes */
+  if (opt->max_workers > SIZE_MAX / sizeof(struct tp_worker)) return -ENOMEM;
 
   tp_t *pool = calloc(1, sizeof(*pool));
   if (pool == NULL) return -ENOMEM;
-  void *slots = NULL;
   int rc = -ENOMEM;
-  if (opt->max_workers > SIZE_MAX / sizeof(struct tp_worker) ||
-      posix_memalign(&slots, _Alignof(struct tp_worker),
-                     opt->max_workers * sizeof(struct tp_worker)) != 0)
-    goto fail_pool;
-  memset(slots, 0, opt->max_workers * sizeof(struct tp_worker));
-  pool->workers = slots;
+  if (!(pool->workers = calloc(opt->max_workers, sizeof(struct tp_worker)))) goto fail;
   pool->min_workers = opt->min_workers;
   pool->max_workers = opt->max_workers;
-  pool->capacity = opt->queue_capacity;
   pool->idle_ms = opt->idle_ms;
+  pool->spin_us = opt->spin_us;
+  pool->timing = opt->timing;
   pool->dynamic = opt->min_workers < opt->max_workers;
   strcpy(pool->name, name);
   for (size_t i = 0; i < opt->max_workers; i++) {
     pool->workers[i].pool = pool;
     pool->workers[i].index = (unsigned)i;
   }
-
-  if ((rc = tq_create(&pool->queue, opt->queue_capacity)) < 0) goto fail_slots;
-  if ((rc = -pthread_mutex_init(&pool->lock, NULL)) < 0) goto fail_queue;
-  if ((rc = -pthread_cond_init(&pool->cond, NULL)) < 0) goto fail_mutex;
+  if ((rc = tp_init_lanes(pool, opt)) < 0) goto fail;
+  if ((rc = tp_init_sync(pool)) < 0) goto fail;
 
   tp_lock(pool);
   for (size_t i = 0; i < pool->min_workers && rc == 0; i++) rc = tp_spawn(pool);
@@ -321,50 +515,60 @@ int tp_create(tp_t **out, const struct tp_options *opt) {
   }
   *out = pool;
   return 0;
-
-fail_mutex:
-  tp_check(pthread_mutex_destroy(&pool->lock));
-fail_queue:
-  tq_destroy(pool->queue);
-fail_slots:
-  free(slots);
-fail_pool:
-  free(pool);
+fail:
+  tp_free(pool);
   return rc;
 }
 
-/* After a push: add a worker if tasks wait that no idle worker will take.
- * The lock-free test keeps a saturated pool at max_workers lock-free. */
-static void tp_maybe_grow(tp_t *pool) {
-  if (__atomic_load_n(&pool->nworkers, TP_SEQ) >= pool->max_workers ||
-      __atomic_load_n(&pool->idle, TP_SEQ) >= __atomic_load_n(&pool->queued, TP_SEQ))
-    return;
-  tp_lock(pool);
-  /* A failed spawn is not the submitter's error: the task is queued and the
-   * workers that exist will run it. */
-  if (!pool->closing && __atomic_load_n(&pool->nworkers, TP_SEQ) < pool->max_workers)
+/* Under lock, after queueing: wake a sleeper, or add a worker. */
+static void tp_after_push(tp_t *pool) {
+  if (pool->spin_us) tp_set_runnable(pool);
+  size_t runnable = tp_count_runnable(pool);
+  tp_maybe_wake(pool, runnable);
+  /* More runnable work than free workers (idle ones include those being
+   * woken). A failed spawn is not the submitter's error: the task is
+   * queued and the workers that exist will run it. */
+  if (pool->dynamic && !pool->closing && pool->nworkers < pool->max_workers &&
+      runnable > pool->idle + pool->spinning)
     (void)tp_spawn(pool);
-  tp_unlock(pool);
+}
+
+static int tp_task_ok(const tp_t *pool, const tp_task_t *task) {
+  return task != NULL && task->work != NULL && task->done != NULL && task->lane < pool->nlanes;
+}
+
+static void tp_reset_task(tp_task_t *task) {
+  /* Plain writes: the pool's lock publishes them to the worker. */
+  task->error = NULL;
+  task->cancel_ = 0;
+  task->started_ns_ = task->finished_ns_ = 0;
 }
 
 static int tp_put(tp_t *pool, tp_task_t *task, int block) {
-  if (pool == NULL || task == NULL || task->work == NULL || task->done == NULL) return -EINVAL;
+  if (pool == NULL || !tp_task_ok(pool, task)) return -EINVAL;
   if (tp_enter(pool, TP_GATE_CLOSED) < 0) return -EPIPE;
-  /* Plain writes: the queue's mutex publishes them to the worker. */
-  task->error = NULL;
-  task->cancel_ = 0;
-  task->started_ns_ = 0;
-  /* Counted before the push, so that `queued` never reads below the truth
-   * (a worker decrements it only after popping). */
-  if (pool->dynamic) (void)__atomic_fetch_add(&pool->queued, 1, TP_SEQ);
-  int rc = block ? tq_push(pool->queue, task) : tq_try_push(pool->queue, task);
-  if (rc == 0) {
-    (void)__atomic_fetch_add(&pool->submitted, 1, TP_RLX);
-    if (pool->dynamic) tp_maybe_grow(pool);
-  } else {
-    if (pool->dynamic) (void)__atomic_fetch_sub(&pool->queued, 1, TP_SEQ);
-    if (rc == -EAGAIN) (void)__atomic_fetch_add(&pool->rejected, 1, TP_RLX);
+  tp_reset_task(task);
+  struct tp_lane *l = &pool->lanes[task->lane];
+  tp_lock(pool);
+  while (block && ring_full(&l->ring) && !pool->closing) {
+    l->room_waiters++;
+    tp_check(pthread_cond_wait(&l->room, &pool->lock));
+    l->room_waiters--;
   }
+  int rc = 0;
+  if (pool->closing) {
+    rc = -EPIPE;
+  } else if (ring_full(&l->ring)) {
+    rc = -EAGAIN;
+    pool->rejected++;
+    l->rejected++;
+  } else {
+    tp_lane_push(pool, l, task);
+    pool->submitted++;
+    l->submitted++;
+    tp_after_push(pool);
+  }
+  tp_unlock(pool);
   tp_leave(pool);
   return rc;
 }
@@ -372,90 +576,157 @@ static int tp_put(tp_t *pool, tp_task_t *task, int block) {
 int tp_submit(tp_t *pool, tp_task_t *task) { return tp_put(pool, task, 1); }
 int tp_try_submit(tp_t *pool, tp_task_t *task) { return tp_put(pool, task, 0); }
 
+int tp_submit_batch(tp_t *pool, tp_task_t *const *tasks, size_t n, size_t *accepted) {
+  if (accepted) *accepted = 0;
+  if (pool == NULL || (n && tasks == NULL) || accepted == NULL) return -EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (!tp_task_ok(pool, tasks[i])) return -EINVAL;
+  if (n == 0) return 0;
+  if (tp_enter(pool, TP_GATE_CLOSED) < 0) return -EPIPE;
+  for (size_t i = 0; i < n; i++) tp_reset_task(tasks[i]);
+  tp_lock(pool);
+  int rc = 0;
+  size_t k = 0;
+  if (pool->closing) {
+    rc = -EPIPE;
+  } else {
+    for (; k < n; k++) {
+      struct tp_lane *l = &pool->lanes[tasks[k]->lane];
+      if (ring_full(&l->ring)) break;
+      tp_lane_push(pool, l, tasks[k]);
+      l->submitted++;
+    }
+    pool->submitted += k;
+    if (k) tp_after_push(pool);
+  }
+  tp_unlock(pool);
+  tp_leave(pool);
+  *accepted = k;
+  return rc;
+}
+
+size_t tp_lane_free(tp_t *pool, unsigned lane) {
+  if (pool == NULL || lane >= pool->nlanes) return 0;
+  struct tp_lane *l = &pool->lanes[lane];
+  size_t depth = __atomic_load_n(&l->depth, TP_RLX);
+  return depth < l->ring.cap ? l->ring.cap - depth : 0;
+}
+
+size_t tp_lanes(const tp_t *pool) { return pool ? pool->nlanes : 0; }
+
+/* Under lock (or after the joins): a snapshot. */
+static void tp_snapshot(tp_t *pool, struct tp_stats *out) {
+  memset(out, 0, sizeof *out);
+  out->workers = pool->nworkers;
+  size_t resting = pool->idle + pool->spinning;
+  out->busy_workers = out->workers > resting ? out->workers - resting : 0;
+  out->queue_depth = pool->queued;
+  for (size_t i = 0; i < pool->nlanes; i++) out->queue_capacity += pool->lanes[i].ring.cap;
+  out->submitted = pool->submitted;
+  out->completed = pool->completed;
+  out->failed = pool->failed;
+  out->cancelled = pool->cancelled;
+  out->expired = pool->expired;
+  out->rejected = pool->rejected;
+  out->lock_wait_ns = pool->lock_wait_ns;
+  out->worker_ns = pool->exited_ns + pool->nworkers * clk_now_ns() - pool->live_start_ns;
+  out->wakeups = pool->woken;
+}
+
 void tp_stats(tp_t *pool, struct tp_stats *out) {
   if (out == NULL) return;
   memset(out, 0, sizeof(*out));
   if (pool == NULL) return;
-  out->queue_capacity = pool->capacity;
   if (tp_enter(pool, TP_GATE_NO_ENTRY) == 0) {
-    out->queue_depth = tq_depth(pool->queue);
-    out->lock_wait_ns = tq_lock_wait_ns(pool->queue);
     tp_lock(pool);
-    out->workers = __atomic_load_n(&pool->nworkers, TP_SEQ);
-    out->worker_ns = pool->exited_ns + out->workers * tp_now_ns() - pool->live_start_ns;
+    tp_snapshot(pool, out);
     tp_unlock(pool);
     tp_leave(pool);
-  } else { /* shut down: the queue and the lock are gone */
-    out->lock_wait_ns = __atomic_load_n(&pool->final_lock_wait_ns, TP_SEQ);
-    out->worker_ns = __atomic_load_n(&pool->final_worker_ns, TP_SEQ);
+  } else { /* shut down: the lock is gone; `final` was written before NO_ENTRY */
+    tp_read_final(pool, out);
   }
-  size_t idle = __atomic_load_n(&pool->idle, TP_SEQ);
-  out->busy_workers = out->workers > idle ? out->workers - idle : 0;
-  out->submitted = __atomic_load_n(&pool->submitted, TP_RLX);
-  out->completed = __atomic_load_n(&pool->completed, TP_RLX);
-  out->failed = __atomic_load_n(&pool->failed, TP_RLX);
-  out->cancelled = __atomic_load_n(&pool->cancelled, TP_RLX);
-  out->rejected = __atomic_load_n(&pool->rejected, TP_RLX);
 }
 
-static void tp_wait_gate_empty(tp_t *pool) {
-  while (__atomic_load_n(&pool->gate, TP_SEQ) & ~TP_GATE_CLOSED)
-    tp_check(pthread_cond_wait(&pool->cond, &pool->lock));
+void tp_lane_stats(tp_t *pool, unsigned lane, struct tp_lane_stats *out) {
+  if (out == NULL) return;
+  memset(out, 0, sizeof(*out));
+  if (pool == NULL || lane >= pool->nlanes) return;
+  struct tp_lane *l = &pool->lanes[lane];
+  out->capacity = l->ring.cap;
+  out->max_running = l->max_running;
+  if (tp_enter(pool, TP_GATE_NO_ENTRY) == 0) {
+    tp_lock(pool);
+    out->depth = l->ring.count;
+    out->running = l->running;
+    out->submitted = l->submitted;
+    out->rejected = l->rejected;
+    out->expired = l->expired;
+    tp_unlock(pool);
+    tp_leave(pool);
+  }
 }
 
 void tp_shutdown(tp_t *pool, enum tp_shutdown_mode mode) {
   if (pool == NULL || pool->shut_down) return;
   pool->shut_down = 1;
-  if (mode == TP_SHUTDOWN_NOW) (void)__atomic_fetch_or(&pool->cancel_all, 1, TP_SEQ);
   (void)__atomic_fetch_or(&pool->gate, TP_GATE_NO_SUBMIT, TP_SEQ);
 
-  /* Freeze the worker set before closing the queue: once workers start
-   * leaving on -EPIPE, nworkers no longer counts the slots in use, so no
-   * spawn may look at it again. */
+  /* Close: the worker set is frozen, blocked submitters leave, idle
+   * workers wake to drain or exit. In NOW mode, running tasks are asked to
+   * stop and queued ones are taken here, to be cancelled below. */
+  tp_task_t **cancelled = NULL;
+  size_t ncancelled = 0;
   tp_lock(pool);
   pool->closing = 1;
   if (mode == TP_SHUTDOWN_NOW) {
-    for (size_t i = 0; i < pool->max_workers; i++) {
-      tp_task_t *running = __atomic_load_n(&pool->workers[i].current, TP_SEQ);
-      if (running != NULL) tp_task_cancel(running);
-    }
-    pool->scan_done = 1;
-    tp_check(pthread_cond_broadcast(&pool->cond));
+    pool->cancel_all = 1;
+    for (size_t i = 0; i < pool->max_workers; i++)
+      if (pool->workers[i].current) tp_task_cancel(pool->workers[i].current);
+    if (pool->queued && (cancelled = malloc(pool->queued * sizeof *cancelled)) != NULL) {
+      for (size_t i = 0; i < pool->nlanes; i++)
+        while (!ring_empty(&pool->lanes[i].ring))
+          cancelled[ncancelled++] = tp_lane_pop(pool, &pool->lanes[i]);
+      pool->cancelled += ncancelled;
+      tp_set_runnable(pool);
+    } /* out of memory: the workers cancel them instead (cancel_all) */
   }
+  tp_check(pthread_cond_broadcast(&pool->work_cv));
+  for (size_t i = 0; i < pool->nlanes; i++)
+    tp_check(pthread_cond_broadcast(&pool->lanes[i].room));
   tp_unlock(pool);
-  tq_close(pool->queue); /* wakes blocked submitters (-EPIPE) and idle workers */
-
-  if (mode == TP_SHUTDOWN_NOW) { /* workers race us for these: each goes once */
-    void *item;
-    while (tq_try_pop(pool->queue, &item) == 0) {
-      tp_task_cancel(item);
-      tp_finish(pool, item, TP_CANCELLED);
-    }
+  for (size_t i = 0; i < ncancelled; i++) {
+    tp_task_cancel(cancelled[i]);
+    cancelled[i]->done(cancelled[i], TP_CANCELLED);
   }
+  free(cancelled);
+
   for (size_t i = 0; i < pool->max_workers; i++)
     if (pool->workers[i].in_use) tp_check(pthread_join(pool->workers[i].tid, NULL));
   if (pool->have_retired) tp_check(pthread_join(pool->last_retired, NULL));
 
   /* Every worker is joined: publish the final figures, then shut the gate
    * completely and wait out any tp_submit/tp_stats still inside. */
-  (void)__atomic_fetch_add(&pool->final_lock_wait_ns, tq_lock_wait_ns(pool->queue), TP_SEQ);
-  (void)__atomic_fetch_add(&pool->final_worker_ns, pool->exited_ns, TP_SEQ);
+  struct tp_stats final;
+  tp_lock(pool);
+  tp_snapshot(pool, &final);
+  tp_unlock(pool);
+  tp_publish_final(pool, &final);
   (void)__atomic_fetch_or(&pool->gate, TP_GATE_NO_ENTRY, TP_SEQ);
   tp_lock(pool);
-  tp_wait_gate_empty(pool);
+  while (__atomic_load_n(&pool->gate, TP_SEQ) & ~TP_GATE_CLOSED)
+    tp_check(pthread_cond_wait(&pool->gate_cv, &pool->lock));
   tp_unlock(pool);
 
-  tq_destroy(pool->queue);
-  pool->queue = NULL;
-  tp_check(pthread_cond_destroy(&pool->cond));
+  for (size_t i = 0; i < pool->nlanes; i++) tp_check(pthread_cond_destroy(&pool->lanes[i].room));
+  tp_check(pthread_cond_destroy(&pool->gate_cv));
+  tp_check(pthread_cond_destroy(&pool->work_cv));
   tp_check(pthread_mutex_destroy(&pool->lock));
 }
 
 void tp_destroy(tp_t *pool) {
   if (pool == NULL) return;
   tp_shutdown(pool, TP_SHUTDOWN_DRAIN);
-  free(pool->workers);
-  free(pool);
+  tp_free(pool);
 }
 
 void tp_task_cancel(tp_task_t *task) {
@@ -468,4 +739,8 @@ int tp_task_cancelled(const tp_task_t *task) {
 
 uint64_t tp_task_started_ns(const tp_task_t *task) {
   return task == NULL ? 0 : __atomic_load_n(&task->started_ns_, TP_RLX);
+}
+
+uint64_t tp_task_finished_ns(const tp_task_t *task) {
+  return task == NULL ? 0 : task->finished_ns_;
 }

@@ -342,6 +342,7 @@ static void req_complete(struct srv *s, struct req *r) {
         req_decide_error(r, PR_E_FAILED, r->task.error ? r->task.error : "failed");
         break;
       case TP_CANCELLED:
+      case TP_EXPIRED: /* no deadlines are set here yet */
         s->cancelled++;
         req_decide_error(r, PR_E_SHUTDOWN, NULL);
         break;
@@ -664,6 +665,7 @@ static int srv_start(struct srv *s) {
       .queue_capacity = cfg->queue_capacity,
       .idle_ms = cfg->idle_ms,
       .name = "worker",
+      .timing = 1, /* task timeouts read each task's start */
   };
   if ((rc = tp_create(&s->pool, &po)) < 0) {
     LG_ERR("cannot start the pool: %s", strerror(-rc));

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/pool/pool_jobs.h"
 #include "tests/pool/pool_test_util.h"
 
 namespace {
@@ -24,117 +25,7 @@ using pooltest::Eventually;
 using pooltest::Gate;
 using pooltest::Latch;
 using pooltest::Scaled;
-
-enum Kind {
-  kQuick,           // returns 0 at once
-  kFail,            // returns -1 with its own error message
-  kBlock,           // waits for Recorder::release
-  kBlockOrCancel,   // waits for release or its cancel flag
-  kCheckSignals,    // records whether the worker blocks signals
-};
-
-struct Recorder;
-
-struct Job {
-  tp_task_t task;  // first: a tp_task_t * is a Job *
-  Recorder *rec = nullptr;
-  size_t id = 0;
-  Kind kind = kQuick;
-  std::string message;  // the error a kFail job reports
-  // Written by the worker, read after done() (ordered by Recorder::mu).
-  bool saw_cancel = false;
-  bool signals_blocked = false;
-  uint64_t started_ns = 0;
-};
-
-struct Recorder {
-  explicit Recorder(size_t n) : runs(n), dones(n), outcome(n, -1), error(n) {}
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<int> runs, dones, outcome;
-  std::vector<const char *> error;
-  size_t total_done = 0;
-  Gate release;
-  Latch started;
-
-  bool WaitDone(size_t n) {
-    std::unique_lock<std::mutex> g(mu);
-    return cv.wait_for(g, pooltest::Patience(), [&] { return total_done >= n; });
-  }
-  size_t TotalDone() {
-    std::lock_guard<std::mutex> g(mu);
-    return total_done;
-  }
-};
-
-int Work(tp_task_t *t) {
-  Job *j = static_cast<Job *>(t->arg);
-  {
-    std::lock_guard<std::mutex> g(j->rec->mu);
-    j->rec->runs[j->id]++;
-  }
-  j->started_ns = tp_task_started_ns(t);
-  switch (j->kind) {
-    case kQuick:
-      return 0;
-    case kFail:
-      t->error = j->message.c_str();
-      return -1;
-    case kBlock:
-      j->rec->started.Arrive();
-      j->rec->release.Wait();
-      return 0;
-    case kBlockOrCancel:
-      j->rec->started.Arrive();
-      // The cancel flag has no event to wait on: poll it.
-      while (!tp_task_cancelled(t) && !j->rec->release.WaitFor(std::chrono::milliseconds(1))) {
-      }
-      j->saw_cancel = tp_task_cancelled(t);
-      return 0;
-    case kCheckSignals: {
-      sigset_t set;
-      pthread_sigmask(SIG_BLOCK, nullptr, &set);
-      j->signals_blocked = sigismember(&set, SIGINT) && sigismember(&set, SIGTERM) &&
-                           sigismember(&set, SIGUSR1) && sigismember(&set, SIGPIPE) &&
-                           sigismember(&set, SIGCHLD) && sigismember(&set, SIGALRM);
-      return 0;
-    }
-  }
-  return 0;
-}
-
-void Done(tp_task_t *t, enum tp_outcome outcome) {
-  Job *j = static_cast<Job *>(t->arg);
-  std::lock_guard<std::mutex> g(j->rec->mu);
-  j->rec->dones[j->id]++;
-  j->rec->outcome[j->id] = outcome;
-  j->rec->error[j->id] = t->error;
-  j->rec->total_done++;
-  j->rec->cv.notify_all();
-}
-
-// n jobs of one kind; their memory stays put while the pool holds them.
-std::vector<Job> MakeJobs(Recorder *rec, size_t n, Kind kind, size_t first_id = 0) {
-  std::vector<Job> jobs(n);
-  for (size_t i = 0; i < n; i++) {
-    Job &j = jobs[i];
-    memset(&j.task, 0, sizeof j.task);
-    j.task.work = Work;
-    j.task.done = Done;
-    j.task.arg = &j;
-    j.rec = rec;
-    j.id = first_id + i;
-    j.kind = kind;
-    j.message = "job " + std::to_string(j.id) + " failed";
-  }
-  return jobs;
-}
-
-struct tp_stats Stats(tp_t *pool) {
-  struct tp_stats s;
-  tp_stats(pool, &s);
-  return s;
-}
+using namespace pooltest::jobs;
 
 class ThreadPoolTest : public ::testing::Test {
  protected:
@@ -146,7 +37,7 @@ class ThreadPoolTest : public ::testing::Test {
   }
   void Make(size_t min, size_t max, size_t capacity, unsigned idle_ms = 0,
             const char *name = nullptr) {
-    tp_options o = {min, max, capacity, idle_ms, name};
+    tp_options o = Options(min, max, capacity, idle_ms, name);
     ASSERT_EQ(0, tp_create(&pool_, &o));
   }
   // Calls tp_shutdown on another thread and returns once the pool refuses
@@ -169,19 +60,19 @@ class ThreadPoolTest : public ::testing::Test {
 
 TEST_F(ThreadPoolTest, BadArgumentsFailWithEinval) {
   tp_t *p = reinterpret_cast<tp_t *>(1);
-  tp_options ok = {1, 2, 4, 50, "w"};
+  tp_options ok = Options(1, 2, 4, 50, "w");
   EXPECT_EQ(-EINVAL, tp_create(nullptr, &ok));
   EXPECT_EQ(-EINVAL, tp_create(&p, nullptr));
   EXPECT_EQ(nullptr, p);
   tp_options bad[] = {
-      {0, 0, 4, 50, nullptr},        // no workers
-      {0, 2, 4, 50, nullptr},        // min 0
-      {3, 2, 4, 50, nullptr},        // min > max
-      {1, 2, 0, 50, nullptr},        // no capacity
-      {1, 2, 4, 0, nullptr},         // dynamic but never idle
-      {1, 1, 4, 0, ""},              // empty name
-      {1, 1, 4, 0, "ninechars"},     // longer than 8
-      {1, 10000000, 4, 50, "eight888"},  // "eight888-9999999" > 15 bytes
+      Options(0, 0, 4, 50, nullptr),        // no workers
+      Options(0, 2, 4, 50, nullptr),        // min 0
+      Options(3, 2, 4, 50, nullptr),        // min > max
+      Options(1, 2, 0, 50, nullptr),        // no capacity
+      Options(1, 2, 4, 0, nullptr),         // dynamic but never idle
+      Options(1, 1, 4, 0, ""),              // empty name
+      Options(1, 1, 4, 0, "ninechars"),     // longer than 8
+      Options(1, 10000000, 4, 50, "eight888"),  // "eight888-9999999" > 15 bytes
   };
   for (const tp_options &o : bad) EXPECT_EQ(-EINVAL, tp_create(&p, &o)) << o.min_workers;
   Make(1, 1, 1);
@@ -210,6 +101,7 @@ TEST_F(ThreadPoolTest, WorkersAreNamedAndBlockSignals) {
   for (Job &j : jobs) ASSERT_EQ(0, tp_submit(pool_, &j.task));
   ASSERT_TRUE(rec.WaitDone(6));
   for (Job &j : jobs) EXPECT_TRUE(j.signals_blocked) << j.id;
+  for (Job &j : jobs) EXPECT_TRUE(j.faults_deliverable) << j.id;
 }
 
 TEST_F(ThreadPoolTest, DefaultNameIsWorker) {
@@ -358,7 +250,9 @@ TEST_F(ThreadPoolTest, FailureReachesOnlyItsOwnCompletion) {
 }
 
 TEST_F(ThreadPoolTest, RunningTaskSeesItsCancelFlag) {
-  Make(1, 1, 4);
+  tp_options o = Options(1, 1, 4, 0);
+  o.timing = 1;  // tp_task_started_ns / finished_ns
+  ASSERT_EQ(0, tp_create(&pool_, &o));
   Recorder rec(2);
   std::vector<Job> jobs = MakeJobs(&rec, 2, kBlockOrCancel);
   uint64_t before = 0;
@@ -381,6 +275,7 @@ TEST_F(ThreadPoolTest, RunningTaskSeesItsCancelFlag) {
   EXPECT_TRUE(jobs[1].saw_cancel);
   EXPECT_EQ(TP_OK, rec.outcome[0]);  // cooperative: work() decides
   EXPECT_EQ(jobs[0].started_ns, tp_task_started_ns(&jobs[0].task));
+  EXPECT_GE(tp_task_finished_ns(&jobs[0].task), jobs[0].started_ns);
 }
 
 TEST_F(ThreadPoolTest, CountersAddUp) {
@@ -555,6 +450,7 @@ TEST_F(ThreadPoolTest, GrownWorkersBlockSignalsTooAndSubmitterMaskIsKept) {
   ASSERT_TRUE(rec.started.WaitFor(2));  // so job 2 runs on a third worker
   ASSERT_TRUE(rec.WaitDone(1));
   EXPECT_TRUE(jobs[2].signals_blocked);
+  EXPECT_TRUE(jobs[2].faults_deliverable);
   rec.release.Open();
   tp_shutdown(pool_, TP_SHUTDOWN_DRAIN);  // before rec and jobs go away
 }
