@@ -89,6 +89,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 enum {
   CN_RBUF_SIZE = 64 * 1024, /* the shared read buffer */
   CN_ACCEPT_BATCH = 64,     /* accepts per wake-up: new clients must not starve old ones */
@@ -129,7 +131,7 @@ struct cn {
   size_t in_off, in_len, in_cap;
   char *out;         /* queued output: bytes [out_off, out_len) */
   size_t out_off, out_len, out_cap;
-  uint64_t linger_idle;  /* CN_LINGER: el_now_ns() deadlines, next read ... */
+  uint64_t linger_idle;  /* CN_LINGER: clk_now_ns() deadlines, next read ... */
   uint64_t linger_end;   /* ... and overall */
   cn_t *next_linger;     /* srv->lingering */
 };
@@ -170,7 +172,7 @@ void cn_server_address(const cn_server_t *s, char *buf, size_t len) {
 size_t cn_server_count(const cn_server_t *s) { return s->count; }
 size_t cn_server_buffered(const cn_server_t *s) { return s->buffered; }
 
-static void cn_before_wait(el_t *loop, void *arg);
+static int cn_before_wait(el_t *loop, void *arg);
 static void cn_on_io(el_t *loop, int fd, unsigned events, void *arg);
 static void cn_finish(cn_t *c);
 
@@ -413,7 +415,7 @@ static void cn_flush(cn_t *c) {
 static void cn_linger_tick(el_t *loop, void *arg) {
   (void)loop;
   cn_server_t *s = arg;
-  uint64_t now = el_now_ns();
+  uint64_t now = clk_now_ns();
   for (cn_t *c = s->lingering, *next; c; c = next) {
     next = c->next_linger;
     if (now >= c->linger_idle || now >= c->linger_end) cn_close_now(c);
@@ -437,7 +439,7 @@ static void cn_finish(cn_t *c) {
   c->interest = EL_READ;
   c->flags |= CN_CLOSING | CN_LINGER;
   cn_drop_input(c);
-  uint64_t now = el_now_ns();
+  uint64_t now = clk_now_ns();
   c->linger_idle = now + (uint64_t)CN_LINGER_IDLE_MS * 1000000u;
   c->linger_end = now + (uint64_t)CN_LINGER_MS * 1000000u;
   if (!s->lingering) (void)el_timer_arm(s->linger_timer, CN_LINGER_TICK_MS, CN_LINGER_TICK_MS);
@@ -450,7 +452,7 @@ static void cn_linger_read(cn_t *c) {
   ssize_t n;
   do n = read(c->fd, c->srv->rbuf, sizeof c->srv->rbuf);
   while (n < 0 && errno == EINTR);
-  if (n > 0) c->linger_idle = el_now_ns() + (uint64_t)CN_LINGER_IDLE_MS * 1000000u;
+  if (n > 0) c->linger_idle = clk_now_ns() + (uint64_t)CN_LINGER_IDLE_MS * 1000000u;
   else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) cn_close_now(c);
 }
 
@@ -526,10 +528,13 @@ static void cn_final_close(cn_t *c) {
 /* Runs before each epoll_wait: re-offers held input, writes batched
  * output, then completes closes. Each step may make work for the others
  * (on_data writes, on_close writes to another connection...), so repeat
- * until nothing is left: the loop must not sleep with work queued. */
-static void cn_before_wait(el_t *loop, void *arg) {
+ * until nothing is left: the loop must not sleep with work queued.
+ * Returns nonzero if it offered input: the owner may have made work for a
+ * hook that runs before this one (see el_hook_add). */
+static int cn_before_wait(el_t *loop, void *arg) {
   (void)loop;
   cn_server_t *s = arg;
+  int offered = 0;
   while (s->pending || s->closing) {
     while (s->pending) {
       cn_t *c = s->pending;
@@ -543,6 +548,7 @@ static void cn_before_wait(el_t *loop, void *arg) {
       }
       if (c->flags & CN_REOFFER) {
         if (cn_held(c) && cn_can_offer(c)) {
+          offered = 1;
           cn_deliver(c, c->in + c->in_off, cn_held(c));
         } else {
           c->flags &= ~CN_REOFFER;
@@ -559,6 +565,7 @@ static void cn_before_wait(el_t *loop, void *arg) {
       cn_final_close(c);
     }
   }
+  return offered;
 }
 
 /* ---- accepting ---------------------------------------------------------- */
@@ -771,7 +778,10 @@ int cn_server_start(el_t *loop, const struct cn_options *opt, const struct cn_ha
   }
   if ((rc = cn_listen(s, opt)) < 0) goto fail;
   if ((rc = el_add(loop, s->lfd, EL_READ, cn_on_accept, s)) < 0) goto fail;
-  el_set_before_wait(loop, cn_before_wait, s);
+  if ((rc = el_hook_add(loop, cn_before_wait, s)) < 0) {
+    (void)el_del(loop, s->lfd);
+    goto fail;
+  }
   *out = s;
   return 0;
 fail:
@@ -792,7 +802,7 @@ void cn_server_stop_accepting(cn_server_t *s) {
 void cn_server_destroy(cn_server_t *s) {
   if (!s) return;
   cn_server_stop_accepting(s);
-  el_set_before_wait(s->loop, NULL, NULL);
+  el_hook_del(s->loop, cn_before_wait, s);
   /* Mark everything closed first, so on_close callbacks that write to or
    * close other connections meet -EPIPE / no-ops, not half-freed state. */
   for (cn_t *c = s->all; c; c = c->next) c->flags |= CN_CLOSED;

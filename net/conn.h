@@ -78,8 +78,8 @@ size_t cn_server_buffered(const cn_server_t *s);
 void cn_server_stop_accepting(cn_server_t *s);   /* closes the listening socket */
 /* Closes every connection now (on_close for each) and frees the server.
  * Call it from the loop thread but not from inside a cn_ callback (after
- * el_run returns, typically). One server per loop: it installs the loop's
- * before_wait hook, and destroy removes it. */
+ * el_run returns, typically). A server adds a before-wait hook to the loop
+ * (el_hook_add) and destroy removes it; a loop may run several servers. */
 void cn_server_destroy(cn_server_t *s);
 
 uint64_t cn_id(const cn_t *c);

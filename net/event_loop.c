@@ -73,6 +73,11 @@ struct el_src {
 struct el_wake { struct el_src src; };
 struct el_timer { struct el_src src; };
 
+struct el_hook {
+  el_hook_fn fn;
+  void *arg;
+};
+
 struct el {
   int epfd;
   int stop;
@@ -80,17 +85,10 @@ struct el {
   struct el_handler *tab;
   int tab_size;
   struct el_src *srcs;
-  el_fn before_wait;
-  void *before_wait_arg;
+  struct el_hook *hooks; /* run before each wait, in this order */
+  size_t nhooks;
   struct epoll_event events[EL_MAX_EVENTS];
 };
-
-uint64_t el_now_ns(void) {
-  struct timespec ts;
-  /* Cannot fail for CLOCK_MONOTONIC with a valid pointer. */
-  (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int el_create(el_t **out) {
   el_t *loop = calloc(1, sizeof *loop);
@@ -112,6 +110,7 @@ void el_destroy(el_t *loop) {
   while (loop->srcs) el_src_free(loop->srcs);
   (void)close(loop->epfd);
   free(loop->tab);
+  free(loop->hooks);
   free(loop);
 }
 
@@ -188,9 +187,33 @@ int el_del(el_t *loop, int fd) {
   return rc == -EBADF ? 0 : rc;
 }
 
-void el_set_before_wait(el_t *loop, el_fn fn, void *arg) {
-  loop->before_wait = fn;
-  loop->before_wait_arg = arg;
+int el_hook_add(el_t *loop, el_hook_fn fn, void *arg) {
+  struct el_hook *h = realloc(loop->hooks, (loop->nhooks + 1) * sizeof *h);
+  if (!h) return -ENOMEM;
+  h[loop->nhooks].fn = fn;
+  h[loop->nhooks].arg = arg;
+  loop->hooks = h;
+  loop->nhooks++;
+  return 0;
+}
+
+void el_hook_del(el_t *loop, el_hook_fn fn, void *arg) {
+  for (size_t i = 0; i < loop->nhooks; i++) {
+    if (loop->hooks[i].fn != fn || loop->hooks[i].arg != arg) continue;
+    memmove(&loop->hooks[i], &loop->hooks[i + 1], (loop->nhooks - i - 1) * sizeof *loop->hooks);
+    loop->nhooks--;
+    return;
+  }
+}
+
+/* Every hook, in order; again while one made work for an earlier one. */
+static void el_run_hooks(el_t *loop) {
+  int again;
+  do {
+    again = 0;
+    for (size_t i = 0; i < loop->nhooks && !loop->stop; i++)
+      again |= loop->hooks[i].fn(loop, loop->hooks[i].arg);
+  } while (again && !loop->stop);
 }
 
 void el_stop(el_t *loop) { loop->stop = 1; }
@@ -220,7 +243,7 @@ static void el_dispatch(el_t *loop, const struct epoll_event *ev) {
 int el_run(el_t *loop) {
   loop->stop = 0;
   for (;;) {
-    if (loop->before_wait) loop->before_wait(loop, loop->before_wait_arg);
+    el_run_hooks(loop);
     if (loop->stop) return 0;
     int n = epoll_wait(loop->epfd, loop->events, EL_MAX_EVENTS, -1);
     if (n < 0) {

@@ -55,10 +55,17 @@ int el_add(el_t *loop, int fd, unsigned events, el_io_fn fn, void *arg);
 int el_mod(el_t *loop, int fd, unsigned events);  /* 0: stay registered, report nothing */
 int el_del(el_t *loop, int fd);                    /* safe inside any callback, also for that same fd */
 
-/* One hook run on the loop thread just before each epoll_wait (after every
- * ready event was handled): the place to flush batched output, as Redis's
- * beforeSleep does. The connection layer installs it; NULL removes it. */
-void el_set_before_wait(el_t *loop, el_fn fn, void *arg);
+/* Hooks run on the loop thread just before each epoll_wait, after every
+ * ready event was handled, in the order they were added: the place to
+ * flush batched work and output, as Redis's beforeSleep does. A hook
+ * returns nonzero if it may have made work for a hook that ran before it
+ * in this pass (a connection's re-offered input submitting to the pool,
+ * say); then all hooks run again, until a pass where none does.
+ * el_hook_add: 0 or -ENOMEM. el_hook_del removes the (fn, arg) pair added
+ * earlier; not from inside a hook. */
+typedef int (*el_hook_fn)(el_t *loop, void *arg);
+int  el_hook_add(el_t *loop, el_hook_fn fn, void *arg);
+void el_hook_del(el_t *loop, el_hook_fn fn, void *arg);
 
 int  el_run(el_t *loop);
 void el_stop(el_t *loop);  /* loop thread only; el_run returns after the current batch */
@@ -73,7 +80,6 @@ int  el_timer_create(el_t *loop, el_fn fn, void *arg, el_timer_t **out);
 int  el_timer_arm(el_timer_t *t, unsigned first_ms, unsigned interval_ms);
 void el_timer_destroy(el_timer_t *t);
 
-uint64_t el_now_ns(void);  /* CLOCK_MONOTONIC */
 
 #ifdef __cplusplus
 }

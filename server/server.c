@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "net/conn.h"
 #include "net/event_loop.h"
 #include "pool/thread_pool.h"
@@ -373,7 +374,7 @@ static void on_done(el_t *loop, void *arg) {
 static void on_tick(el_t *loop, void *arg) {
   (void)loop;
   struct srv *s = arg;
-  uint64_t now = el_now_ns();
+  uint64_t now = clk_now_ns();
   uint64_t limit = (uint64_t)s->cfg->task_timeout_ms * 1000000u;
   for (struct req *r = s->in_pool; r; r = r->pnext) {
     uint64_t started = tp_task_started_ns(&r->task);
