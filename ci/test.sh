@@ -10,7 +10,7 @@ bazel_flags=(--color=no --curses=no --noshow_progress)
 # 2-second shutdown check) honest, and Helgrind is memory-hungry.
 test_flags=(--local_test_jobs=1)
 # Named, not //..., so Bazel's convenience symlinks never matter.
-targets=(//base/... //pool/... //net/... //server/... //tools/... //tests/...)
+targets=(//base/... //pool/... //net/... //offload/... //server/... //tools/... //tests/...)
 
 case "$cell" in
   default) exec bazel test "${bazel_flags[@]}" "${test_flags[@]}" "${targets[@]}" ;;

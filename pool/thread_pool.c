@@ -618,10 +618,11 @@ size_t tp_lanes(const tp_t *pool) { return pool ? pool->nlanes : 0; }
 static void tp_snapshot(tp_t *pool, struct tp_stats *out) {
   memset(out, 0, sizeof *out);
   out->workers = pool->nworkers;
-  size_t resting = pool->idle + pool->spinning;
-  out->busy_workers = out->workers > resting ? out->workers - resting : 0;
   out->queue_depth = pool->queued;
-  for (size_t i = 0; i < pool->nlanes; i++) out->queue_capacity += pool->lanes[i].ring.cap;
+  for (size_t i = 0; i < pool->nlanes; i++) {
+    out->queue_capacity += pool->lanes[i].ring.cap;
+    out->busy_workers += pool->lanes[i].running; /* a worker that just started is not busy */
+  }
   out->submitted = pool->submitted;
   out->completed = pool->completed;
   out->failed = pool->failed;
