@@ -247,5 +247,4 @@ int64_t sc_retry_due(struct run *r, int64_t now) {
   return next;
 }
 
-
 const struct cl_callbacks sc_callbacks = {sc_on_open, sc_on_line, sc_on_close};

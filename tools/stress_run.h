@@ -67,6 +67,7 @@ struct run {
   int64_t stopped;       /* when sending was stopped early (signal); 0 if not */
   int64_t last_send;     /* the latest first send */
   int stopping;          /* no new requests */
+  int cut;               /* ended by the timeout or a second signal */
   size_t unopened;       /* connections neither opened yet nor given up */
   size_t live;           /* connections not done */
   size_t pending_retry;  /* connections waiting to reconnect */
@@ -74,6 +75,7 @@ struct run {
   int signals;           /* SIGINT/SIGTERM received */
   int error;             /* a negative errno that ends the run (out of memory) */
   int timer_fd, signal_fd;
+  int64_t armed_at;      /* the timerfd's expiry as last armed */
   sigset_t old_mask;     /* the signal mask before run_init, restored by run_free */
   int mask_set;
   char *batch;           /* one write's worth of requests */
