@@ -90,6 +90,7 @@ void cl_close(struct cl_conn *c) {
   c->fd = -1;
   c->state = CL_CLOSED;
   c->out_off = c->out_len = 0;
+  c->in_len = 0;
 }
 
 static int cl_connect_one(struct cl_conn *c) {
@@ -105,6 +106,14 @@ static int cl_connect_one(struct cl_conn *c) {
       errno != EINPROGRESS)
     return -errno;
   return cl_ctl(c, EPOLL_CTL_ADD, 1); /* writable == connected (or failed) */
+}
+
+int cl_reconnect(struct cl_conn *c) {
+  if (c->state != CL_CLOSED) return -EALREADY;
+  c->want_out = 0;
+  int rc = cl_connect_one(c);
+  if (rc < 0) cl_close(c);
+  return rc;
 }
 
 int cl_start(struct cl_set *s) {
@@ -196,7 +205,7 @@ static void cl_lines(struct cl_conn *c) {
     if (c->set->cb.on_line) c->set->cb.on_line(c, c->in + start, len, c->set->arg);
     start += len + 1;
   }
-  if (start) {
+  if (start && c->state == CL_OPEN) { /* closed: cl_close dropped the input */
     memmove(c->in, c->in + start, c->in_len - start);
     c->in_len -= start;
   }

@@ -10,7 +10,8 @@
  *                         or ETIMEDOUT for a connect timeout.
  * Callbacks may call cl_send() and cl_close() on any connection. cl_send()
  * queues bytes and writes as much as it can at once, so a burst queued by
- * one call goes out in one write(2) when the socket has room. Extra fds
+ * one call goes out in one write(2) when the socket has room. A closed
+ * connection can be connected again with cl_reconnect(). Extra fds
  * (e.g. a child's stderr pipe) can be watched with cl_watch(). Errors are
  * negative errnos. Every fd is closed and all memory freed by cl_destroy().
  */
@@ -86,8 +87,15 @@ int cl_init(struct cl_set *s, size_t n, const struct sockaddr_in *addr,
 int cl_start(struct cl_set *s);
 /* Queues len bytes on c (CONNECTING or OPEN) and writes what it can. */
 int cl_send(struct cl_conn *c, const void *buf, size_t len);
-/* Closes c without a callback. */
+/* Closes c without a callback. A partial input line is discarded. */
 void cl_close(struct cl_conn *c);
+/* Starts a new connect on a CLOSED connection c: a fresh socket, no queued
+ * output or input; then on_open or on_close as after cl_start(). Returns 0,
+ * -EALREADY if c is not CLOSED, or a negative errno if the connect could not
+ * even begin (c is then CLOSED again and no callback is made). Call it from
+ * outside the cl_poll() batch that closed c (e.g. after a backoff), so no
+ * event of the old socket is taken for the new one. */
+int cl_reconnect(struct cl_conn *c);
 /* Watches fd for readability: fn(fd, arg) is called when it is readable
  * or hung up; fn should read it and may cl_unwatch() it. */
 int cl_watch(struct cl_set *s, int fd, cl_watch_fn fn, void *arg);

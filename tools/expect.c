@@ -180,3 +180,14 @@ int ex_match(int kind, const char *exp, size_t exp_len, const char *got, size_t 
     return 0;
   }
 }
+
+static int ex_is_line(const char *got, size_t got_len, const char *line) {
+  return got_len == strlen(line) && memcmp(got, line, got_len) == 0;
+}
+
+int ex_classify(int kind, const char *exp, size_t exp_len, const char *got, size_t got_len) {
+  if (ex_is_line(got, got_len, EX_BUSY)) return EX_REPLY_BUSY;
+  if (ex_is_line(got, got_len, EX_TIMEOUT)) return EX_REPLY_TIMEOUT;
+  if (ex_is_line(got, got_len, EX_SHUTDOWN)) return EX_REPLY_SHUTDOWN;
+  return ex_match(kind, exp, exp_len, got, got_len) ? EX_REPLY_OK : EX_REPLY_WRONG;
+}

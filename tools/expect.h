@@ -29,6 +29,20 @@ enum ex_kind {
 #define EX_INVALID_PREFIX "ERROR: invalid input: "
 #define EX_TOO_LONG "ERROR: line too long"
 #define EX_BUSY "ERROR: server busy"
+#define EX_TIMEOUT "ERROR: timeout"
+#define EX_SHUTDOWN "ERROR: shutting down"
+
+/* What a reply line is to its request: the expected answer, one of the
+ * answers a correct server may give instead of doing the work (back-pressure,
+ * --task-timeout-ms, shutdown), or wrong. */
+enum ex_reply {
+  EX_REPLY_OK,
+  EX_REPLY_BUSY,     /* EX_BUSY */
+  EX_REPLY_TIMEOUT,  /* EX_TIMEOUT */
+  EX_REPLY_SHUTDOWN, /* EX_SHUTDOWN */
+  EX_REPLY_WRONG,
+  EX_REPLY_KINDS     /* the number of the above */
+};
 
 enum { EX_PRIMES_MAX = 2147483647, EX_SLEEP_MAX_MS = 60000 };
 
@@ -43,6 +57,12 @@ int ex_expect(const char *req, size_t len, char *out, size_t cap, size_t *out_le
 
 /* 1 if the reply got[0..got_len) (no '\n') satisfies the expectation. */
 int ex_match(int kind, const char *exp, size_t exp_len, const char *got, size_t got_len);
+
+/* Classifies the reply got[0..got_len) (no '\n') to a request whose
+ * expectation is (kind, exp, exp_len): one of enum ex_reply. The three
+ * allowed errors are recognised before the expectation is tried, so a
+ * request that matches any line (EX_ANY) still counts them apart. */
+int ex_classify(int kind, const char *exp, size_t exp_len, const char *got, size_t got_len);
 
 /* Number of primes <= n, by a segmented odd-only sieve (~40 KiB whatever n
  * is). Returns 0 and sets *count, or -ENOMEM. */

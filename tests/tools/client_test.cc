@@ -111,6 +111,71 @@ TEST(Client, RefusedConnectionIsReported) {
   EXPECT_TRUE(log.lines[0].empty());
 }
 
+// Accepts two connections in turn. The first gets "partial" (no newline)
+// and is closed; the second answers "got <line>" to its first line.
+void ServeTwice(int lfd) {
+  int fd = accept(lfd, nullptr, nullptr);
+  if (fd < 0) return;
+  if (write(fd, "partial", 7) != 7) {
+    close(fd);
+    return;
+  }
+  close(fd);
+  fd = accept(lfd, nullptr, nullptr);
+  if (fd < 0) return;
+  std::string line;
+  char ch;
+  while (read(fd, &ch, 1) == 1 && ch != '\n') line += ch;
+  std::string reply = "got " + line + "\n";
+  if (write(fd, reply.data(), reply.size()) != (ssize_t)reply.size()) line.clear();
+  while (read(fd, &ch, 1) > 0) {  // until the client closes
+  }
+  close(fd);
+}
+
+struct ReLog {
+  std::vector<std::string> lines;
+  int opens = 0, closes = 0;
+};
+
+void ReOpen(struct cl_conn *c, void *arg) {
+  auto *log = static_cast<ReLog *>(arg);
+  if (++log->opens == 2) {
+    ASSERT_EQ(0, cl_send(c, "y\n", 2));
+  }
+}
+void ReLine(struct cl_conn *c, const char *line, size_t len, void *arg) {
+  static_cast<ReLog *>(arg)->lines.emplace_back(line, len);
+  cl_close(c);
+}
+void ReClose(struct cl_conn *, int, void *arg) { static_cast<ReLog *>(arg)->closes++; }
+
+TEST(Client, ReconnectStartsClean) {
+  struct sockaddr_in addr;
+  int lfd = Listen(&addr);
+  std::thread server(ServeTwice, lfd);
+  ReLog log;
+  struct cl_callbacks cb = {ReOpen, ReLine, ReClose};
+  struct cl_set s;
+  ASSERT_EQ(0, cl_init(&s, 1, &addr, 5000, &cb, &log));
+  ASSERT_EQ(0, cl_start(&s));
+  EXPECT_EQ(-EALREADY, cl_reconnect(&s.conns[0]));  // still connecting
+  int64_t deadline = cl_now_ns() + 60LL * 1000 * 1000 * 1000;
+  while (log.closes == 0 && cl_now_ns() < deadline) ASSERT_GE(cl_poll(&s, 100), 0);
+  ASSERT_EQ(1, log.closes);  // the first connection ended after "partial"
+  EXPECT_EQ(CL_CLOSED, s.conns[0].state);
+  EXPECT_EQ(0u, s.active);
+  ASSERT_EQ(0, cl_reconnect(&s.conns[0]));
+  EXPECT_EQ(1u, s.active);
+  while (s.active > 0 && cl_now_ns() < deadline) ASSERT_GE(cl_poll(&s, 100), 0);
+  cl_destroy(&s);
+  server.join();
+  close(lfd);
+  EXPECT_EQ(2, log.opens);
+  // The first connection's partial line is not glued to the second's reply.
+  EXPECT_EQ((std::vector<std::string>{"got y"}), log.lines);
+}
+
 TEST(Client, ResolvesLocalhost) {
   struct sockaddr_in addr;
   ASSERT_EQ(0, cl_resolve("127.0.0.1", 9000, &addr));

@@ -137,4 +137,25 @@ TEST(ExpectMatch, ExactPrefixAny) {
   EXPECT_TRUE(ex_match(EX_ANY, "", 0, "whatever", 8));
 }
 
+int Classify(int kind, const std::string &exp, const std::string &got) {
+  return ex_classify(kind, exp.data(), exp.size(), got.data(), got.size());
+}
+
+TEST(ExpectClassify, AllowedErrorsAreTheirOwnOutcome) {
+  const std::string pong = "result: PONG";
+  EXPECT_EQ(EX_REPLY_OK, Classify(EX_EXACT, pong, "result: PONG"));
+  EXPECT_EQ(EX_REPLY_WRONG, Classify(EX_EXACT, pong, "result: PONGX"));
+  for (int kind : {EX_EXACT, EX_INVALID, EX_ANY}) {
+    EXPECT_EQ(EX_REPLY_BUSY, Classify(kind, pong, "ERROR: server busy")) << kind;
+    EXPECT_EQ(EX_REPLY_TIMEOUT, Classify(kind, pong, "ERROR: timeout")) << kind;
+    EXPECT_EQ(EX_REPLY_SHUTDOWN, Classify(kind, pong, "ERROR: shutting down")) << kind;
+  }
+  // Only the exact lines: a near miss is wrong, not an allowed error.
+  EXPECT_EQ(EX_REPLY_WRONG, Classify(EX_EXACT, pong, "ERROR: server busy\r"));
+  EXPECT_EQ(EX_REPLY_WRONG, Classify(EX_EXACT, pong, "ERROR: timeout after 5 ms"));
+  EXPECT_EQ(EX_REPLY_WRONG, Classify(EX_EXACT, pong, "ERROR: too many connections"));
+  EXPECT_EQ(EX_REPLY_OK, Classify(EX_INVALID, "", "ERROR: invalid input: x"));
+  EXPECT_EQ(EX_REPLY_OK, Classify(EX_ANY, "", "result: workers=4"));
+}
+
 }  // namespace
