@@ -39,8 +39,9 @@
  * lock, which both tools see.
  *
  * Sizing (min < max). Decided under the lock, so no Dekker pairs are
- * needed: a submit that leaves more runnable tasks than idle, spinning and
- * waking workers spawns one (if below max); a worker whose timed wait ends
+ * needed: a submit that leaves more runnable tasks than idle and spinning
+ * workers spawns one per task in excess (up to max: a batch may need
+ * several); a worker whose timed wait ends
  * with nothing to do retires if above min. A retiree swaps itself in as
  * last_retired and joins the previous one after unlocking, so at most one
  * exited thread is un-joined at any time; tp_shutdown joins it and every
@@ -528,9 +529,10 @@ static void tp_after_push(tp_t *pool) {
   /* More runnable work than free workers (idle ones include those being
    * woken). A failed spawn is not the submitter's error: the task is
    * queued and the workers that exist will run it. */
-  if (pool->dynamic && !pool->closing && pool->nworkers < pool->max_workers &&
-      runnable > pool->idle + pool->spinning)
-    (void)tp_spawn(pool);
+  size_t spawned = 0;
+  while (pool->dynamic && !pool->closing && pool->nworkers < pool->max_workers &&
+         runnable > pool->idle + pool->spinning + spawned && tp_spawn(pool) == 0)
+    spawned++; /* a new worker looks for work before it ever waits */
 }
 
 static int tp_task_ok(const tp_t *pool, const tp_task_t *task) {

@@ -1,4 +1,5 @@
-/* commands: the CPU work behind HASH and PRIMES, and the blocking SLEEP.
+/* commands: the work behind the pool commands, as plain functions (their
+ * registry entries are in server/cmd_<name>.c; tests call these directly).
  * Pure computation: no sockets, no pool; they run on a worker thread.
  * Long-running ones poll `cancelled(ctx)` often enough to stop within
  * about 10 ms and then return -ECANCELED. Errors: 0 or a negative errno.
@@ -9,11 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/command.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef int (*cmd_cancel_fn)(const void *ctx);  /* nonzero: stop now */
+enum { CMD_PRIMES_MAX = 2147483647, CMD_SLEEP_MAX_MS = 60000 };
 
 /* Call once before starting the threads that run commands (e.g. from main).
  * It makes libcrypto do its lazy one-time set-up now: done by concurrent

@@ -8,6 +8,7 @@
 extern "C" {
 #include "base/clock.h"
 #include "base/list.h"
+#include "base/sbuf.h"
 #include "base/strnum.h"
 }
 
@@ -110,6 +111,25 @@ TEST(Strnum, DigitsOnlyWithinRange) {
   EXPECT_EQ(v, 123u);
   EXPECT_EQ(num_parse_u64_str("5", 0, &v), -ERANGE);
   EXPECT_EQ(num_parse_u64_str("0", 0, &v), 0);
+}
+
+TEST(Sbuf, AppendsFormatsAndResets) {
+  struct sbuf b = SBUF_INIT;
+  sbuf_puts(&b, "a=");
+  sbuf_printf(&b, "%d %s", 42, "x");
+  sbuf_append(&b, "\0z", 2);  // binary-safe
+  EXPECT_EQ(std::string(b.data, b.len), std::string("a=42 x\0z", 8));
+  EXPECT_FALSE(sbuf_failed(&b));
+  std::string big(100000, 'q');
+  sbuf_printf(&b, "%s", big.c_str());
+  EXPECT_EQ(b.len, 8u + big.size());
+  EXPECT_EQ(b.data[b.len], '\0');
+  size_t cap = b.cap;
+  sbuf_reset(&b);
+  EXPECT_EQ(b.len, 0u);
+  EXPECT_EQ(b.cap, cap) << "reset keeps the memory";
+  sbuf_free(&b);
+  EXPECT_EQ(b.data, nullptr);
 }
 
 }  // namespace

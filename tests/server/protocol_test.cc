@@ -1,8 +1,12 @@
-// Tests for server/protocol: framing, parsing and reply formatting.
+// Tests for server/protocol (framing, reply formatting) and, through it,
+// server/command's checks of every command's arguments: a request is
+// parsed, then looked up, as the session does.
 //
 // Every parse runs on a malloc'd copy of exactly the input's length, so a
 // read past len is a heap overflow that the asan config reports.
 #include "server/protocol.h"
+
+#include "server/command.h"
 
 #include <cerrno>
 #include <cstdint>
@@ -42,6 +46,20 @@ class ExactBuf {
 
 // One parse, with the request's pointers turned into plain values so the
 // result can outlive the buffer and be compared.
+// The commands, as these tests name them (the registry has no enum).
+enum pr_cmd {
+  PR_INVALID = 0, PR_PING, PR_ECHO, PR_HASH, PR_PRIMES, PR_SLEEP, PR_STATS,
+  PR_QUIT, PR_COMMAND, PR_CONFIG, PR_HELLO, PR_CLIENT,
+};
+
+pr_cmd CmdOf(const cmd_def* d) {
+  static const char* const names[] = {"", "ping", "echo", "hash", "primes", "sleep",
+                                      "stats", "quit", "command", "config", "hello", "client"};
+  for (int i = 1; i < 12; i++)
+    if (d && std::strcmp(d->name, names[i]) == 0) return static_cast<pr_cmd>(i);
+  return PR_INVALID;
+}
+
 struct Parsed {
   long rc = 0;
   pr_cmd cmd = PR_INVALID;
@@ -64,39 +82,53 @@ std::ostream& operator<<(std::ostream& os, const Parsed& p) {
             << " error='" << p.error << "'}";
 }
 
-Parsed Parse(const std::string& s, size_t max_line = kMaxLine) {
-  ExactBuf buf(s);
-  pr_request req;
-  std::memset(&req, 0x5a, sizeof req);  // pr_parse must set every field
+// A parse result as plain values: the framing's, then the registry's view
+// of the command (what the old single-step parser returned).
+Parsed FromRequest(long rc, const pr_request& req, const char* base) {
   Parsed p;
-  p.rc = pr_parse(buf.data(), buf.size(), max_line, nullptr, &req);
-  p.cmd = req.cmd;
+  p.rc = rc;
   p.resp = req.resp;
-  // The error is a NUL-terminated, printable, single line.
+  // The framing error is a NUL-terminated, printable, single line.
   size_t elen = strnlen(req.error, sizeof req.error);
   EXPECT_LT(elen, sizeof req.error);
   for (size_t i = 0; i < elen; i++) {
     EXPECT_TRUE(req.error[i] >= 0x20 && req.error[i] < 0x7f) << "byte " << i;
   }
   p.error.assign(req.error, elen);
-  if (p.rc > 0) {
-    EXPECT_LE(static_cast<size_t>(p.rc), s.size());
-    p.n = req.n;
-    if (req.arg != nullptr) {
-      // arg points into the request's own bytes.
-      EXPECT_GE(req.arg, buf.data());
-      EXPECT_LE(req.arg + req.arg_len, buf.data() + p.rc);
-      p.has_arg = true;
-      p.arg_off = static_cast<size_t>(req.arg - buf.data());
-      p.arg.assign(req.arg, req.arg_len);
-    } else {
-      EXPECT_EQ(req.arg_len, 0u);
-    }
-    if (p.cmd == PR_INVALID) {
-      EXPECT_FALSE(p.error.empty());
-    }
+  if (rc <= 0) return p;
+  const cmd_def* def = nullptr;
+  cmd_args a;
+  char err[CMD_ERR_SIZE];
+  if (cmd_lookup(&req, &def, &a, err, sizeof err) < 0) {
+    p.error = err;
+    EXPECT_FALSE(p.error.empty());
+    for (char c : p.error) EXPECT_TRUE(c >= 0x20 && c < 0x7f);
+    return p;
+  }
+  p.cmd = CmdOf(def);
+  if (p.cmd == PR_PRIMES || p.cmd == PR_SLEEP) {
+    EXPECT_EQ(0, cmd_arg_u64(&a, 0, UINT64_MAX, &p.n));
+  }
+  if (a.n > 0) {
+    // arg points into the request's own bytes.
+    EXPECT_GE(a.v[0].p, base);
+    EXPECT_LE(a.v[0].p + a.v[0].len, base + rc);
+    p.has_arg = true;
+    p.arg_off = static_cast<size_t>(a.v[0].p - base);
+    p.arg.assign(a.v[0].p, a.v[0].len);
   }
   return p;
+}
+
+Parsed Parse(const std::string& s, size_t max_line = kMaxLine) {
+  ExactBuf buf(s);
+  pr_request req;
+  std::memset(&req, 0x5a, sizeof req);  // pr_parse must set every field
+  long rc = pr_parse(buf.data(), buf.size(), max_line, nullptr, &req);
+  if (rc > 0) {
+    EXPECT_LE(static_cast<size_t>(rc), s.size());
+  }
+  return FromRequest(rc, req, buf.data());
 }
 
 std::string Bulk(const std::string& s) {
@@ -531,12 +563,12 @@ void CheckPrefixes(const std::string& s, size_t max_line) {
   for (size_t n = 0; n <= s.size(); n++) {
     Parsed p = Parse(s.substr(0, n), max_line);
     if (!settled) {
+      ExactBuf buf(s.substr(0, n));
       pr_request req;
-      long rc = ParseWithCursor(s, n, max_line, &cur, &req);
+      long rc = pr_parse(buf.data(), n, max_line, &cur, &req);
       ASSERT_EQ(rc, p.rc) << "with a cursor, prefix " << n << " of " << s.size();
       if (rc != 0) {
-        ASSERT_EQ(req.cmd, full.cmd);
-        ASSERT_EQ(std::string(req.error), full.error);
+        ASSERT_EQ(FromRequest(rc, req, buf.data()), p);
       }
     }
     if (!settled && p.rc == 0) continue;
@@ -607,8 +639,8 @@ TEST(ProtocolText, CursorScansOnlyNewBytes) {
   line += "\n";
   ASSERT_EQ(ParseWithCursor(line, line.size(), 2 * n, &cur, &req),
             static_cast<long>(line.size()));
-  EXPECT_EQ(req.cmd, PR_HASH);
-  EXPECT_EQ(req.arg_len, n);
+  EXPECT_EQ(req.cmd.len, 4u);  // "HASH" (the buffer is gone: lengths only)
+  EXPECT_EQ(req.arg[0].len, n);
   EXPECT_EQ(cur.scanned, 0u) << "a complete request resets the cursor";
 }
 
@@ -621,10 +653,10 @@ TEST(ProtocolResp, CursorResumesAfterWholeElements) {
     ASSERT_EQ(ParseWithCursor(s, len, 10000, &cur, &req), 0) << len;
   }
   EXPECT_EQ(cur.count, 2u);
-  EXPECT_EQ(cur.k, 1u) << "the command word is parsed once, not again";
+  EXPECT_EQ(cur.k, 1u) << "the command word is checked once, not again";
   ASSERT_EQ(ParseWithCursor(s, s.size(), 10000, &cur, &req), static_cast<long>(s.size()));
-  EXPECT_EQ(req.cmd, PR_ECHO);
-  EXPECT_EQ(req.arg_len, 5000u);
+  EXPECT_EQ(req.cmd.len, 4u);  // "ECHO"
+  EXPECT_EQ(req.arg[0].len, 5000u);
 }
 
 TEST(ProtocolFuzz, RandomBytesNeverCrash) {
@@ -725,9 +757,9 @@ TEST(ProtocolReply, IntAndPong) {
   EXPECT_EQ(Join(r), "result: 18446744073709551615\n");
   pr_reply_int(&r, 1, UINT64_MAX);
   EXPECT_EQ(Join(r), ":18446744073709551615\r\n");
-  pr_reply_pong(&r, 0);
+  pr_reply_status(&r, 0, "PONG");
   EXPECT_EQ(Join(r), "result: PONG\n");
-  pr_reply_pong(&r, 1);
+  pr_reply_status(&r, 1, "PONG");
   EXPECT_EQ(Join(r), "+PONG\r\n");
 }
 
