@@ -12,7 +12,7 @@ smoke run of about a minute), written as <date>-<host>-quick.md. A full run
 written under bench/ also refreshes the headline block of bench/README.md.
 
 Nothing here judges timing: it fails (exit 1) only when a tool fails (the
-build, a wrong reply seen by stress_test, a redis-benchmark error,
+build, a wrong reply seen by stress_test, a redis-benchmark error, strace,
 gnuplot, a server that does not start or does not exit 0 on SIGTERM).
 Every process it starts is stopped on every path, also on Ctrl-C (exit 130)
 and SIGTERM (exit 143), and its Bazel server is shut down once the build is
@@ -46,6 +46,7 @@ from benchkit.build import Bazel  # noqa: E402
 from benchkit.proc import ToolError, log  # noqa: E402
 from benchkit.report import replace_headline_block, table  # noqa: E402
 from benchkit.sections.handoff import HandoffOverhead  # noqa: E402
+from benchkit.sections.handoff_cost import HandoffCost  # noqa: E402
 from benchkit.sections.pool_bench import PoolBench  # noqa: E402
 from benchkit.sections.redis import RedisSideBySide  # noqa: E402
 from benchkit.sections.scaling import Scaling  # noqa: E402
@@ -53,11 +54,11 @@ from benchkit.sections.sweep import Sweep  # noqa: E402
 from benchkit.stats import fmt  # noqa: E402
 
 # The report's sections, in run (and report) order. A later section may
-# read an earlier one's results from b.results[key] (scaling reads the
-# sweep's).
-SECTIONS = (Sweep, HandoffOverhead, Scaling, RedisSideBySide, PoolBench)
+# read an earlier one's results from b.results[key] (the hand-off table and
+# scaling read the sweep's).
+SECTIONS = (Sweep, HandoffOverhead, HandoffCost, Scaling, RedisSideBySide, PoolBench)
 
-TOOLS = ("gnuplot", "redis-server", "redis-benchmark")
+TOOLS = ("gnuplot", "redis-server", "redis-benchmark", "strace")
 PROG = "bench/run.py"
 
 
@@ -149,6 +150,7 @@ def prepare_assets(assets):
     for p in assets.iterdir():
         if p.suffix in (".png", ".tsv", ".dat") or p.name == "failed-server.log":
             p.unlink()
+    shutil.rmtree(assets / "strace", ignore_errors=True)
 
 
 def headline_rows(b, sections):
@@ -194,7 +196,8 @@ def write_report(b, sections):
         "",
         f"`{b.invocation}` ran these commands, each distinct one listed once, in order of first",
         "use ($ARG64 = `0123456789abcdef` x 4, $ARG4K = the same 16 bytes x 256; $PORT = the",
-        "port of the server in question; binaries under",
+        "port of the server in question, $SERVER_PID its process id; strace's files are under",
+        f"`{b.name}/`, one per point; binaries under",
         f"`{b.bin_dir}`). Around each sweep run it also sends `STATS` over a TCP",
         "connection and reads `/proc/<server pid>/stat`, `/proc/<server pid>/task/*/status`",
         "and `/proc/stat`.",

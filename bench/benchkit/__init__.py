@@ -8,6 +8,7 @@ Modules, from the bottom up:
   build     the Bazel build in its own output base
   servers   pool_server and redis-server as context managers
   loadgen   stress_test and redis-benchmark runners with their parsers
+  strace    `strace -c -f` attached to a running server, and its parser
   plot      gnuplot PNG plots
   report    Markdown helpers and the README headline block
   bench     the Bench context handed to every section

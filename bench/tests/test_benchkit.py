@@ -1,5 +1,5 @@
 """Unit tests of bench/benchkit's pure parts: statistics, the /proc, STATS,
-stress_test, redis-benchmark, and pool_bench parsers, the command
+stress_test, redis-benchmark, strace and pool_bench parsers, the command
 log, the report helpers, and the process registry (with `sleep`). No
 build, no server.
 
@@ -26,6 +26,7 @@ from benchkit.sections.pool_bench import parse_pool_bench_figures  # noqa: E402
 from benchkit.sections.sweep import COLUMNS, combine  # noqa: E402
 from benchkit.proc import ToolError  # noqa: E402
 from benchkit.servers import PoolServer, parse_stats_line  # noqa: E402
+from benchkit.strace import parse_strace_summary  # noqa: E402
 
 
 class StatsTest(unittest.TestCase):
@@ -107,6 +108,20 @@ class ParsersTest(unittest.TestCase):
         self.assertEqual(parse_redis_csv(out), ("PING_MBULK", 107296.14))
         with self.assertRaises(ValueError):
             parse_redis_csv("Could not connect to Redis\n")
+
+    def test_strace_summary(self):
+        text = """% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 87.30    0.392045          63      6163       210 futex
+  6.18    0.027765          22      1230           sendto
+  0.02    0.000112           5        11         1 accept4
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.449089          48      7404       211 total
+"""
+        c = parse_strace_summary(text)
+        self.assertEqual(c, {"futex": 6163, "sendto": 1230, "accept4": 11, "total": 7404})
+        with self.assertRaises(ValueError):
+            parse_strace_summary("strace: attach: ptrace(PTRACE_SEIZE, 1): Operation not permitted\n")
 
     def test_pool_bench_figures(self):
         out = "| a |\n\n<!-- pool_bench: task_ns=281 ratio_w1=0.93 tput_w1_ours+loop=2028415 -->\n"

@@ -11,7 +11,7 @@
 To add a section: a module here with such a class, and one line in
 SECTIONS in bench/run.py. Servers come from benchkit.servers (context
 managers that stop them and check exit 0), load from benchkit.loadgen,
-/proc figures from benchkit.procfs.
+/proc figures from benchkit.procfs, syscall counts from benchkit.strace.
 """
 
 
