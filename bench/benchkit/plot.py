@@ -84,7 +84,7 @@ def bar_panels(b, png, title, panels, legend, ylabel="requests/s"):
         scale, unit = next((sc, u) for sc, u in ((1e6, "M"), (1e3, "k"), (1, "")) if top >= sc or sc == 1)
         out += [f"set title {_q(p_title)}",
                 f'set format y "%g{unit}"',
-                f"set yrange [0:{top * 1.3 / scale:.6g}]",
+                f"set yrange [0:{top * 1.35 / scale:.6g}]",
                 f"set xrange [-0.6:{len(bars) - 0.4}]",
                 "set xtics (" + ", ".join(f"{_q(lbl)} {i}" for i, (lbl, _, _, _) in enumerate(bars))
                 + ") nomirror",

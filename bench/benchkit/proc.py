@@ -130,7 +130,8 @@ class Processes:
         that is a ToolError."""
         p = self.spawn(args, log_cmd=log_cmd,
                        stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       errors="replace")
         try:
             out, err = p.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
