@@ -14,7 +14,7 @@ packages=(
   redis-tools                        # redis-cli and redis-benchmark drive the RESP2 side
 )
 if [ "${POOL_SERVER_SETUP_EXTRA:-}" = bench ]; then
-  packages+=(gnuplot-nox redis-server redis-tools libuv1-dev libglib2.0-dev)
+  packages+=(gnuplot-nox redis-server redis-tools libuv1-dev libglib2.0-dev python3)
 fi
 
 missing=()
