@@ -131,6 +131,10 @@ struct cn {
   size_t in_off, in_len, in_cap;
   char *out;         /* queued output: bytes [out_off, out_len) */
   size_t out_off, out_len, out_cap;
+  uint64_t last_read;    /* clk_now_ns() of the last read with data */
+  unsigned char peer[16];/* the peer's address (IPv4 in the first 4 bytes) */
+  uint16_t peer_port;
+  unsigned char peer_v6;
   uint64_t linger_idle;  /* CN_LINGER: clk_now_ns() deadlines, next read ... */
   uint64_t linger_end;   /* ... and overall */
   cn_t *next_linger;     /* srv->lingering */
@@ -153,6 +157,9 @@ struct cn_server {
   cn_t *closing;
   cn_t *lingering;          /* CN_LINGER connections, newest first */
   size_t buffered;          /* sum of in_cap + out_cap over all connections */
+  int reuseport;
+  unsigned keepalive_s;
+  struct cn_stats stats;
   el_timer_t *linger_timer; /* armed while lingering is not empty */
   char rbuf[CN_RBUF_SIZE];
 };
@@ -171,6 +178,14 @@ void cn_server_address(const cn_server_t *s, char *buf, size_t len) {
 }
 size_t cn_server_count(const cn_server_t *s) { return s->count; }
 size_t cn_server_buffered(const cn_server_t *s) { return s->buffered; }
+void cn_server_stats(const cn_server_t *s, struct cn_stats *out) { *out = s->stats; }
+uint64_t cn_last_read_ns(const cn_t *c) { return c->last_read; }
+
+void cn_peer(const cn_t *c, char *buf, size_t len) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  (void)inet_ntop(c->peer_v6 ? AF_INET6 : AF_INET, c->peer, host, sizeof host);
+  snprintf(buf, len, c->peer_v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)c->peer_port);
+}
 
 static int cn_before_wait(el_t *loop, void *arg);
 static void cn_on_io(el_t *loop, int fd, unsigned events, void *arg);
@@ -326,6 +341,10 @@ static void cn_read(cn_t *c) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) cn_close_now(c); /* ECONNRESET... */
     return;
   }
+  if (n > 0) {
+    s->stats.bytes_in += (uint64_t)n;
+    c->last_read = clk_now_ns();
+  }
   if (n == 0) {
     c->flags |= CN_EOF;
     /* Held input may hold complete requests a resume has not offered yet. */
@@ -399,6 +418,7 @@ static void cn_flush(cn_t *c) {
       return;
     }
     c->out_off += (size_t)n;
+    c->srv->stats.bytes_out += (uint64_t)n;
   }
   /* All written: an idle connection holds no output buffer. */
   c->srv->buffered -= c->out_cap;
@@ -605,15 +625,28 @@ static void cn_reject(cn_server_t *s, int fd) {
   (void)close(fd);
 }
 
-static void cn_accept_one(cn_server_t *s, int fd) {
+/* TCP keepalive after idle_s without traffic, then 3 probes idle_s / 3
+ * apart (at least 1 s), as Redis's tcp-keepalive does. Best effort. */
+static void cn_keepalive(int fd, unsigned idle_s) {
+  int one = 1, idle = (int)idle_s, intvl = idle_s / 3 ? (int)(idle_s / 3) : 1, cnt = 3;
+  (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+}
+
+static void cn_accept_one(cn_server_t *s, int fd, const struct sockaddr_storage *sa) {
   if (s->count >= s->max_conns) {
     cn_reject(s, fd);
+    s->stats.rejected_full++;
+    if (s->h.on_reject) s->h.on_reject(s->h.ud, CN_REJECT_FULL);
     return;
   }
   int one = 1;
   /* Replies are small and final: send them now, not after Nagle's delay.
    * Failure costs latency only, so it is not fatal. */
   (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (s->keepalive_s) cn_keepalive(fd, s->keepalive_s);
   cn_t *c = calloc(1, sizeof *c);
   if (!c) {
     (void)close(fd);
@@ -621,6 +654,17 @@ static void cn_accept_one(cn_server_t *s, int fd) {
   }
   c->srv = s;
   c->fd = fd;
+  c->last_read = clk_now_ns();
+  if (sa->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+    memcpy(c->peer, &v6->sin6_addr, 16);
+    c->peer_port = ntohs(v6->sin6_port);
+    c->peer_v6 = 1;
+  } else if (sa->ss_family == AF_INET) {
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
+    memcpy(c->peer, &v4->sin_addr, 4);
+    c->peer_port = ntohs(v4->sin_port);
+  }
   c->id = atomic_fetch_add_explicit(&cn_next_id, 1, memory_order_relaxed) + 1;
   c->interest = EL_READ | EL_ERROR;
   c->flags = CN_OFFERABLE;
@@ -633,6 +677,7 @@ static void cn_accept_one(cn_server_t *s, int fd) {
   if (s->all) s->all->prev = c;
   s->all = c;
   s->count++;
+  s->stats.accepted++;
   if (s->h.on_open && s->h.on_open(c, s->h.ud) != 0) {
     /* Through the normal close path: on_open may have used c already. */
     c->flags |= CN_REFUSED;
@@ -645,9 +690,12 @@ static void cn_on_accept(el_t *loop, int fd, unsigned events, void *arg) {
   (void)events;
   cn_server_t *s = arg;
   for (int i = 0; i < CN_ACCEPT_BATCH && s->lfd >= 0; i++) {
-    int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    struct sockaddr_storage sa;
+    socklen_t salen = sizeof sa;
+    sa.ss_family = AF_UNSPEC;
+    int cfd = accept4(fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (cfd >= 0) {
-      cn_accept_one(s, cfd);
+      cn_accept_one(s, cfd, &sa);
       continue;
     }
     switch (errno) {
@@ -661,6 +709,8 @@ static void cn_on_accept(el_t *loop, int fd, unsigned events, void *arg) {
       return;
     case EMFILE:
     case ENFILE:
+      s->stats.rejected_nofd++;
+      if (s->h.on_reject) s->h.on_reject(s->h.ud, CN_REJECT_NOFD);
       if (cn_accept_emfile(s) == 0) continue;
       cn_accept_pause(s);
       return;
@@ -714,6 +764,7 @@ static int cn_listen_one(const struct addrinfo *a, const struct cn_options *opt)
   /* A restarted server must be able to bind while old connections linger
    * in TIME_WAIT. */
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+      (opt->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
       bind(fd, a->ai_addr, a->ai_addrlen) < 0 ||
       listen(fd, opt->backlog > 0 ? opt->backlog : SOMAXCONN) < 0) {
     int err = errno;
@@ -765,6 +816,8 @@ int cn_server_start(el_t *loop, const struct cn_options *opt, const struct cn_ha
   s->lfd = s->spare_fd = -1;
   s->max_conns = opt->max_connections;
   s->out_limit = opt->out_limit;
+  s->reuseport = opt->reuseport;
+  s->keepalive_s = opt->keepalive_s;
   int rc = -ENOMEM;
   if (opt->reject_line) {
     s->reject_len = strlen(opt->reject_line);

@@ -55,7 +55,20 @@ struct cn_handlers {
    * (cn_close) once it has answered what it read. */
   void (*on_eof)(cn_t *c);
   void (*on_close)(cn_t *c);  /* the last call for c */
-  void *ud;                   /* passed to on_open */
+  /* Optional: a newcomer was turned away (enum cn_reject), already closed. */
+  void (*on_reject)(void *ud, int reason);
+  void *ud;                   /* passed to on_open and on_reject */
+};
+
+enum cn_reject {
+  CN_REJECT_FULL,   /* max_connections reached: it got reject_line */
+  CN_REJECT_NOFD,   /* out of file descriptors (EMFILE/ENFILE): closed at once */
+};
+
+/* Counters of a server, since it started. */
+struct cn_stats {
+  uint64_t accepted, rejected_full, rejected_nofd;
+  uint64_t bytes_in, bytes_out;
 };
 
 struct cn_options {
@@ -65,6 +78,8 @@ struct cn_options {
   size_t max_connections;     /* open connections at most; newcomers above get reject_line */
   const char *reject_line;    /* e.g. "ERROR: too many connections\n" */
   size_t out_limit;           /* bytes queued for writing above which reading stops */
+  int reuseport;              /* SO_REUSEPORT: processes may share the port */
+  unsigned keepalive_s;       /* TCP keepalive after this long idle; 0 = off */
 };
 
 int  cn_server_start(el_t *loop, const struct cn_options *opt,
@@ -75,6 +90,7 @@ void cn_server_address(const cn_server_t *s, char *buf, size_t len);
 size_t cn_server_count(const cn_server_t *s);   /* open connections */
 /* Bytes allocated for the connections' input and output buffers. */
 size_t cn_server_buffered(const cn_server_t *s);
+void cn_server_stats(const cn_server_t *s, struct cn_stats *out);
 void cn_server_stop_accepting(cn_server_t *s);   /* closes the listening socket */
 /* Closes every connection now (on_close for each) and frees the server.
  * Call it from the loop thread but not from inside a cn_ callback (after
@@ -83,6 +99,10 @@ void cn_server_stop_accepting(cn_server_t *s);   /* closes the listening socket 
 void cn_server_destroy(cn_server_t *s);
 
 uint64_t cn_id(const cn_t *c);
+/* The peer's address, "127.0.0.1:54321" or "[::1]:54321". */
+void cn_peer(const cn_t *c, char *buf, size_t len);
+/* CLOCK_MONOTONIC ns of the last read that brought bytes (or of accept). */
+uint64_t cn_last_read_ns(const cn_t *c);
 void *cn_data(const cn_t *c);
 void  cn_set_data(cn_t *c, void *data);
 

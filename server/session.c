@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "server/command.h"
 #include "server/log.h"
 #include "server/protocol.h"
@@ -63,6 +64,9 @@ struct req {
   struct session *sess;    /* NULL once nobody waits for the reply */
   const struct cmd_def *def; /* NULL: a queued inline reply */
   uint64_t conn_id;        /* for logs, which workers may write */
+  uint64_t read_ns;        /* pool commands: when the request was read */
+  uint64_t decided_ns;     /* ... and when its reply was decided */
+  enum st_outcome outcome; /* ... how (counted in stats at done) */
   int resp;
   int decided;             /* ->reply is final */
   struct pr_reply reply;
@@ -170,6 +174,12 @@ static void sess_decide_error(struct req *r, enum pr_err code, const char *msg) 
   r->decided = 1;
 }
 
+/* A pool request's reply is decided: remember how and when (stats). */
+static void sess_decided(struct req *r, enum st_outcome o) {
+  r->outcome = o;
+  r->decided_ns = clk_now_ns();
+}
+
 /* ---- the trip through the pool ------------------------------------------ */
 
 static int sess_cancelled(const void *w) { return ol_work_cancelled(w); }
@@ -206,10 +216,12 @@ static void sess_expire(ol_work_t *w, enum ol_status why) {
   if (why == OL_CANCELLED) {
     s->n.cancelled++;
     sess_decide_error(r, PR_E_SHUTDOWN, NULL);
+    sess_decided(r, ST_CANCELLED);
   } else {
     s->n.timeouts++;
     if (why == OL_EXPIRED) s->n.expired++;
     sess_decide_error(r, PR_E_TIMEOUT, NULL);
+    sess_decided(r, ST_TIMEOUT);
   }
   char name[16];
   LG_DBG("conn=%" PRIu64 " %s %s", r->conn_id, sess_name(r->def, name),
@@ -228,23 +240,31 @@ static void sess_done(ol_work_t *w, enum ol_status st) {
         s->n.completed++;
         r->def->reply(r->data, r->resp, &r->reply);
         r->decided = 1;
+        sess_decided(r, ST_OK);
         break;
       case OL_FAILED:
         s->n.errors++;
         sess_decide_error(r, PR_E_FAILED, w->error);
+        sess_decided(r, ST_FAILED);
         break;
       case OL_EXPIRED:
       case OL_TIMEOUT:
         s->n.timeouts++;
         s->n.expired += st == OL_EXPIRED;
         sess_decide_error(r, PR_E_TIMEOUT, NULL);
+        sess_decided(r, ST_TIMEOUT);
         break;
       case OL_CANCELLED:
         s->n.cancelled++;
         sess_decide_error(r, PR_E_SHUTDOWN, NULL);
+        sess_decided(r, ST_CANCELLED);
         break;
     }
   }
+  uint64_t wait_ns, run_ns;
+  ol_work_times(w, &wait_ns, &run_ns);
+  st_pool_done(&s->st, cmd_index(r->def), w->lane, r->outcome, wait_ns, run_ns,
+               r->decided_ns - r->read_ns);
   if (r->sess) sess_flush(r->sess);
   else free(r);
   srv_maybe_finish(s);
@@ -280,6 +300,7 @@ static void sess_submit(struct session *ss, const struct cmd_def *def, const str
     p += a->v[i].len;
   }
   def->prepare(r->data, &r->args);
+  r->read_ns = clk_now_ns();
   r->work.work = sess_work;
   r->work.done = sess_done;
   r->work.expire = sess_expire;
@@ -288,14 +309,21 @@ static void sess_submit(struct session *ss, const struct cmd_def *def, const str
   int rc = s->phase == SRV_RUNNING ? ol_submit(s->ol, &r->work) : -EPIPE;
   if (rc >= 0) {
     s->n.submitted++;
-    if (rc == 1) ss->held++; /* held: reading stops until it is admitted */
+    if (rc == 1) { /* held: reading stops until it is admitted */
+      ss->held++;
+      s->n.held++;
+    }
     char name[16];
     LG_DBG("conn=%" PRIu64 " %s %s", r->conn_id, sess_name(def, name), rc == 1 ? "held" : "queued");
   } else if (rc == -EAGAIN) {
     s->n.rejected++;
     sess_decide_error(r, PR_E_BUSY, NULL);
+    sess_decided(r, ST_BUSY);
+    st_pool_done(&s->st, cmd_index(def), r->work.lane, ST_BUSY, 0, 0, r->decided_ns - r->read_ns);
   } else {
     sess_decide_error(r, PR_E_SHUTDOWN, NULL);
+    sess_decided(r, ST_CANCELLED);
+    st_pool_done(&s->st, cmd_index(def), r->work.lane, ST_CANCELLED, 0, 0, 0);
   }
 }
 
@@ -308,11 +336,13 @@ static void sess_handle(struct session *ss, const struct pr_request *q) {
   struct pr_reply rep;
   char err[CMD_ERR_SIZE];
   if (cmd_lookup(q, &def, &a, err, sizeof err) < 0) {
+    s->st.invalid++;
     LG_DBG("conn=%" PRIu64 " invalid: %s", cn_id(ss->cn), err);
     pr_reply_error(&rep, q->resp, PR_E_INVALID, err);
     sess_reply(ss, &rep, q->resp);
     return;
   }
+  s->st.cmd[cmd_index(def)].calls++;
   char name[16];
   LG_DBG("conn=%" PRIu64 " read %s%s", cn_id(ss->cn), sess_name(def, name),
          q->resp ? " (RESP)" : "");
@@ -375,7 +405,11 @@ static int sess_on_open(cn_t *cn, void *ud) {
   list_push_back(&s->sessions, &ss->link);
   s->nsessions++;
   cn_set_data(cn, ss);
-  LG_DBG("conn=%" PRIu64 " open", cn_id(cn));
+  if (lg_enabled(LG_DEBUG)) {
+    char peer[64];
+    cn_peer(cn, peer, sizeof peer);
+    LG_DBG("conn=%" PRIu64 " open peer=%s", cn_id(cn), peer);
+  }
   return 0;
 }
 
@@ -403,12 +437,17 @@ static void sess_on_close(cn_t *cn) {
     if (!r->decided) {
       r->decided = 1;
       s->n.cancelled++;
+      sess_decided(r, ST_CANCELLED);
     }
     ol_cancel(s->ol, &r->work);
   }
   list_del(&ss->link);
   s->nsessions--;
-  LG_DBG("conn=%" PRIu64 " closed", cn_id(cn));
+  if (lg_enabled(LG_DEBUG)) {
+    char peer[64];
+    cn_peer(cn, peer, sizeof peer);
+    LG_DBG("conn=%" PRIu64 " closed peer=%s", cn_id(cn), peer);
+  }
   free(ss);
   srv_maybe_finish(s);
 }
@@ -419,6 +458,19 @@ const struct cn_handlers sess_handlers = {
     .on_eof = sess_on_eof,
     .on_close = sess_on_close,
 };
+
+int sess_idle(const struct session *ss, uint64_t now_ns, uint64_t idle_ns) {
+  return list_empty(&ss->fifo) && cn_out_pending(ss->cn) == 0 && !ss->close_sent &&
+         now_ns - cn_last_read_ns(ss->cn) >= idle_ns;
+}
+
+void sess_close(struct session *ss) {
+  if (ss->close_sent) return;
+  ss->close_sent = 1;
+  cn_close(ss->cn, 1);
+}
+
+int sess_blocked(const struct session *ss) { return ss->paused || ss->held > 0; }
 
 void sess_drain(struct session *ss) {
   cn_pause_read(ss->cn, 1); /* no new requests; what was read is answered */

@@ -34,6 +34,13 @@ extern const struct cn_handlers sess_handlers;
  * session closes at once). */
 void sess_drain(struct session *ss);
 struct session *sess_of(struct list *link);  /* srv->sessions iteration */
+/* Whether a session is idle: nothing read for idle_ns, nothing owed to it
+ * (no request outstanding, no output waiting). */
+int  sess_idle(const struct session *ss, uint64_t now_ns, uint64_t idle_ns);
+/* Closes it (flushing what was written); on_close follows. */
+void sess_close(struct session *ss);
+/* Its held or paused state, for INFO's blocked_clients. */
+int  sess_blocked(const struct session *ss);
 
 #ifdef __cplusplus
 }

@@ -20,7 +20,7 @@
 #include <stdio.h>
 
 #include "tools/expect.h"
-#include "tools/histogram.h"
+#include "base/histogram.h"
 #include "tools/stress_opts.h"
 
 #ifdef __cplusplus

@@ -1,7 +1,7 @@
 /* histogram: log-linear buckets, see histogram.h.
  * Index layout: [0, 64) exact values 0..63; then for k = 6..36 a block of
  * 64 buckets for [2^k, 2^(k+1)), bucket j covering 2^k + j*2^(k-6) ... */
-#include "tools/histogram.h"
+#include "base/histogram.h"
 
 #include <math.h>
 #include <string.h>

@@ -7,8 +7,8 @@
  * values land in the top bucket (max stays exact). Fixed size, no
  * allocation: 2048 counters. Not thread-safe; merge per-thread copies.
  */
-#ifndef TOOLS_HISTOGRAM_H
-#define TOOLS_HISTOGRAM_H
+#ifndef BASE_HISTOGRAM_H
+#define BASE_HISTOGRAM_H
 
 #include <stdint.h>
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 
 extern "C" {
-#include "tools/histogram.h"
+#include "base/histogram.h"
 }
 
 namespace {
