@@ -43,6 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/testlib/testenv.h"
 #include "tools/client.h"
 #include "tools/expect.h"
 
@@ -525,7 +526,7 @@ int main(int argc, char **argv) {
   }
   setvbuf(stdout, NULL, _IOLBF, 0); /* interleave sanely with server| lines */
   static struct hx_run r; /* large: keep it off the stack */
-  r.valgrind = getenv("UNDER_VALGRIND") != NULL;
+  r.valgrind = te_under_valgrind();
   int scale = r.valgrind ? 10 : 1;
   for (unsigned i = 0; i < HX_CLIENTS; i++) hx_build_script(&r, i);
 

@@ -1,6 +1,8 @@
 // Unit tests for tools/expect: prime counts, SHA-256, expected replies.
 #include <gtest/gtest.h>
 
+#include "tests/testlib/testenv.h"
+
 #include <cerrno>
 #include <cstdlib>
 #include <string>
@@ -12,7 +14,6 @@ extern "C" {
 
 namespace {
 
-bool UnderValgrind() { return std::getenv("UNDER_VALGRIND") != nullptr; }
 
 // TSan makes the 2^31 sieve take ~45 s; the other configs cover it.
 #if defined(__SANITIZE_THREAD__)
@@ -57,17 +58,17 @@ TEST(ExpectPrimes, KnownValues) {
   EXPECT_EQ(168u, Primes(1000));
   EXPECT_EQ(1229u, Primes(10000));
   EXPECT_EQ(78498u, Primes(1000000));
-  if (!UnderValgrind()) {
+  if (!te_under_valgrind()) {
     EXPECT_EQ(664579u, Primes(10000000));
     EXPECT_EQ(5761455u, Primes(100000000));
   }
-  if (!UnderValgrind() && !kTsan) {
+  if (!te_under_valgrind() && !kTsan) {
     EXPECT_EQ(105097565u, Primes(2147483647u));  // 2^31-1 is itself prime
   }
 }
 
 TEST(ExpectPrimes, MatchesNaiveSieveAcrossSegmentBoundaries) {
-  const uint32_t kMax = UnderValgrind() ? 70000 : 200000;  // > 2 segments
+  const uint32_t kMax = te_under_valgrind() ? 70000 : 200000;  // > 2 segments
   std::vector<bool> composite(kMax + 1, false);
   uint64_t count = 0;
   for (uint32_t i = 2; i <= kMax; i++) {
