@@ -16,7 +16,7 @@ case "$cell" in
   default) exec bazel test "${bazel_flags[@]}" "${test_flags[@]}" "${targets[@]}" ;;
   clang | asan | tsan | helgrind)
     exec bazel test "${bazel_flags[@]}" "${test_flags[@]}" --config="$cell" "${targets[@]}" ;;
-  plain) exec ci/plain_build.sh ;;
+  plain) ci/plain_build.sh && exec ci/layering_check.sh ;;
   spec) exec ci/spec_check.sh ;;
   demo) exec demo/run.sh ;;
   *) echo "ci/test.sh: unknown cell '$cell'" >&2; exit 2 ;;
