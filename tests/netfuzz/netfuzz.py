@@ -746,6 +746,15 @@ class Gen:
         data, detail = rng.choice(errs)
         return mdl.protocol_error(data, detail, "resp/protocol-error")
 
+    def flood(self, resp, size):
+        """A PING, or an ECHO of about size bytes (fits --max-line)."""
+        if self.rng.random() < 0.1:
+            return self.model.resp([b"PING"], "resp/ping") if resp else self.model.text(b"PING", False, "text/ping")
+        arg = rbytes(self.rng, size - self.rng.randrange(0, 8), exclude_crlf=True)
+        if resp:
+            return self.model.resp([b"ECHO", arg], "resp/flood")
+        return self.model.text(b"ECHO " + arg[:-5], False, "text/flood")
+
     def junk(self):
         """Bytes sent after a terminal request: nothing may answer them."""
         rng = self.rng
@@ -779,8 +788,35 @@ class Plan:
     pass
 
 
-def make_plan(rng, gen, m, opts, busy_at_shutdown=False):
+# Replies a flooding client leaves unread for a while: past what loopback's
+# socket buffers absorb (several MiB) and the server's 1 MiB output limit.
+FLOOD_BYTES = 12 << 20
+
+
+def make_flood_plan(rng, gen, m):
+    """Stop reading, pipeline 2.5 MiB worth of big ECHOs, then read it all:
+    the server must stop reading at its output limit and resume."""
     p = Plan()
+    p.framing = rng.choice(["text", "resp", "mixed"])
+    p.depth_mode, p.chunk, p.pause_p, p.stop_reading, p.p_wait = "flood", "large", 0.0, True, 0.0
+    p.inline_only = True  # ECHO and PING only: never paused at --max-inflight
+    p.end = rng.choice(["close", "half_close"])
+    p.rcvbuf = rng.choice([4096, 16384, None])
+    size = max(1, m.max_line - 16)
+    steps = [("stopread", rng.randrange(300, 1500))]
+    for _ in range(min(12000, FLOOD_BYTES // size + 1)):
+        resp = p.framing == "resp" or (p.framing == "mixed" and rng.random() < 0.5)
+        steps.append(("req", gen.flood(resp, size)))
+    steps.append(("end", p.end))
+    p.steps = steps
+    return p
+
+
+def make_plan(rng, gen, m, opts, busy_at_shutdown=False):
+    if not busy_at_shutdown and rng.random() < 0.04:
+        return make_flood_plan(rng, gen, m)
+    p = Plan()
+    p.inline_only = False
     p.framing = rng.choices(["text", "resp", "mixed"], weights=[35, 35, 30])[0]
     nreq = rng.choice([1, 2, 4, 8, 16, 40, 100, 250])
     nreq = rng.randrange(1, nreq + 1)
@@ -793,6 +829,8 @@ def make_plan(rng, gen, m, opts, busy_at_shutdown=False):
     p.chunk = rng.choices(["tiny", "small", "medium", "large"], weights=[1, 3, 4, 3])[0]
     p.pause_p = rng.choice([0.0, 0.0, 0.05, 0.3])
     p.stop_reading = rng.random() < 0.2
+    # A small receive buffer makes the server's own output limit matter.
+    p.rcvbuf = rng.choice([4096, 65536]) if p.stop_reading and rng.random() < 0.5 else None
     p.p_wait = rng.choice([0.1, 0.5, 0.9])
     p.end = rng.choices(["close", "half_close", "half_close_partial", "quit", "framing", "reset"],
                         weights=[25, 20, 5, 15, 15, 20])[0]
@@ -908,14 +946,16 @@ class Client:
     # -- description ---------------------------------------------------------
     def persona(self):
         p = self.plan
-        return ("framing=%s depth=%s chunks=%s pause_p=%s stop_reading=%s end=%s steps=%d" % (
-            p.framing, p.depth_mode, p.chunk, p.pause_p, p.stop_reading, p.end, len(p.steps)))
+        return ("framing=%s depth=%s chunks=%s pause_p=%s stop_reading=%s rcvbuf=%s end=%s steps=%d" % (
+            p.framing, p.depth_mode, p.chunk, p.pause_p, p.stop_reading, p.rcvbuf, p.end, len(p.steps)))
 
     # -- life ----------------------------------------------------------------
     def connect(self):
         s = socket.socket(socket.AF_INET6 if ":" in self.fz.host else socket.AF_INET,
                           socket.SOCK_STREAM)
         s.settimeout(10 * self.fz.opts.time_scale)
+        if self.plan.rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.plan.rcvbuf)
         try:
             s.connect((self.fz.host, self.fz.port))
         except OSError as e:
@@ -964,7 +1004,7 @@ class Client:
         self.max_outstanding = max(self.max_outstanding, len(self.reqs))
 
     def window(self):
-        if 1 in self.fz.opts.skip_known:
+        if 1 in self.fz.opts.skip_known and not self.plan.inline_only:
             # Known defect 1 strands a pipeline deeper than --max-inflight:
             # never have more than that outstanding.
             return self.fz.m.max_inflight
@@ -1350,6 +1390,15 @@ class Server:
         if self.status is None and self.proc.poll() is not None:
             self.status = self.proc.returncode
         return self.status is None
+
+    def instrumented(self):
+        """Runs under a sanitizer or valgrind (whose memory use says nothing)."""
+        try:
+            with open("/proc/%d/maps" % self.proc.pid) as f:
+                maps = f.read()
+        except OSError:
+            return True
+        return bool(re.search(r"lib[at]san|libubsan|vgpreload|valgrind", maps))
 
     def peak_rss_kib(self):
         try:
@@ -1791,8 +1840,9 @@ def parse_args(argv):
                     help="directory for the server's stderr and failing clients' bytes "
                          "(default $TEST_UNDECLARED_OUTPUTS_DIR, else a temporary one kept on failure)")
     ap.add_argument("--progress", type=float, default=0.0, help="print a progress line every N s")
-    ap.add_argument("--max-rss-mb", type=float, default=0.0,
-                    help="fail if the server's peak RSS exceeds this (0: report only)")
+    ap.add_argument("--max-rss-mb", type=float, default=None,
+                    help="fail if the server's peak RSS exceeds this; 0: report only (default: 256, "
+                         "or 0 for a server under a sanitizer or valgrind)")
     ap.add_argument("--log-cap", type=int, default=4 << 20,
                     help="bytes of each connection's traffic kept for failure reports")
     o = ap.parse_args(argv)
@@ -1867,6 +1917,8 @@ def main(argv):
                 print("FAILURE: %s\n%s" % (f.what, server.stderr().decode(errors="replace")[-4000:]))
                 failed = True
                 return 1
+            if o.max_rss_mb is None:
+                o.max_rss_mb = 0.0 if o.wrapper or server.instrumented() else 256.0
         else:
             host, port = o.host, o.port
         fz = Fuzzer(o, m, host, port, server)
@@ -1903,7 +1955,9 @@ def main(argv):
                     fz.record(Failure("the server exited with %s after SIGTERM (want exit status 0)" %
                                       status_text(st)))
                 if rss is not None:
-                    print("netfuzz: server peak RSS %.1f MiB" % (rss / 1024.0), flush=True)
+                    print("netfuzz: server peak RSS %.1f MiB (%s)" % (
+                        rss / 1024.0, "limit %g MiB" % o.max_rss_mb if o.max_rss_mb else "no limit"),
+                        flush=True)
                     if o.max_rss_mb and rss / 1024.0 > o.max_rss_mb:
                         fz.record(Failure("server peak RSS %.1f MiB above --max-rss-mb %.1f" % (
                             rss / 1024.0, o.max_rss_mb)))
