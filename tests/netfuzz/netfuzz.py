@@ -512,8 +512,8 @@ def check_stats(body, m, known_config):
             return "queue_capacity != %d" % m.queue_capacity
         if not m.min_workers <= v["workers"] <= m.max_workers:
             return "workers outside %d..%d" % (m.min_workers, m.max_workers)
-        if v["in_flight"] > m.queue_capacity + m.max_workers:
-            return "in_flight above queue_capacity + max_workers"
+    # No bound on in_flight beyond the identity above: tasks a worker has
+    # finished but the loop has not yet taken off its done list count too.
     return None
 
 
