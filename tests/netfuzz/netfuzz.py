@@ -941,7 +941,6 @@ class Client:
         self.recv_log = bytearray()
         self.events = 0
         self.cost_out = 0            # pool cost of our requests sent, not answered
-        self.max_outstanding = 0
 
     # -- description ---------------------------------------------------------
     def persona(self):
@@ -1001,7 +1000,6 @@ class Client:
         if req.terminal:
             self.terminal_sent = True
             self.eof_expected = True
-        self.max_outstanding = max(self.max_outstanding, len(self.reqs))
 
     def window(self):
         if 1 in self.fz.opts.skip_known and not self.plan.inline_only:
@@ -1197,8 +1195,10 @@ class Client:
             if not self.reqs:
                 what = ("extra reply after the connection's last request (%s)" % (
                     "after QUIT / a framing error" if self.terminal_answered else "nothing outstanding"))
+                last = self.history[-1][0] if self.history else None
                 raise Failure(what, client=self, got=bytes(buf[pos:pos + 512]),
-                              req=self.history[-1][0] if self.history else None, expected=None)
+                              extra=("the last request answered: #%d %s" % (last.index, esc(last.data, 120))
+                                     if last else "no request was answered before"))
             req = self.reqs[0]
             try:
                 if req.resp:
@@ -1288,7 +1288,7 @@ class Client:
                                                    "had not half-closed"))
         if not self.eof_expected and not (self.shutdown_phase and self.fz.sigterm_sent):
             raise Failure("connection closed early: unexpected EOF (no QUIT, framing error or "
-                          "half-close)", client=self, req=self.history[-1][0] if self.history else None)
+                          "half-close)", client=self)
         self.close("EOF as expected")
 
     def on_reset(self, now):
@@ -1317,8 +1317,7 @@ class Client:
         if self.eof_expected and not self.reqs and (self.write_shut or self.send_off >= len(self.sendbuf)):
             t0 = max(since_read, self.last_send)
             if now - t0 > limit:
-                raise Failure("missing EOF: the server did not close within %.1f s" % limit, client=self,
-                              req=self.history[-1][0] if self.history else None)
+                raise Failure("missing EOF: the server did not close within %.1f s" % limit, client=self)
         if (self.blocked_since is not None and not self.write_shut and now >= self.send_pause_until
                 and now - max(self.blocked_since, since_read) > limit):
             raise Failure("the server stopped reading: nothing could be sent for %.1f s while no "
@@ -1576,9 +1575,7 @@ class Fuzzer:
         if req is not None:
             out.append("  request #%d (%s, %s framing): %s" % (
                 req.index, req.label, "RESP" if req.resp else "text", esc(req.data)))
-            if kw.get("expected", True) is not None:
-                out.append("  expected: " + " | ".join(a.describe() for a in req.alts)
-                           if req.alts else "  expected: (no reply allowed)")
+            out.append("  expected: " + " | ".join(a.describe() for a in req.alts))
         if "got" in kw:
             got = kw["got"]
             out.append("  got: " + (esc(got, 400) if isinstance(got, (bytes, bytearray)) else str(got)))
