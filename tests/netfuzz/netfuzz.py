@@ -936,6 +936,7 @@ class Client:
         self.last_recv = 0.0
         self.last_send = 0.0
         self.blocked_since = None    # sendbuf non-empty and the socket full
+        self.send_error = None       # why sending stopped early, if it did
         self.history = collections.deque(maxlen=6)
         self.sent_log = bytearray()
         self.recv_log = bytearray()
@@ -1149,26 +1150,16 @@ class Client:
         self.advance(now)
 
     def send_failed(self, now, e):
-        if self.terminal_answered or (self.terminal_sent and self.stream_sent >= self.reqs_terminal_end()):
-            # The server closed after QUIT or a framing error; what we still
-            # send goes nowhere, which is our doing.
-            self.sendbuf = bytearray()
-            self.send_off = 0
-            self.write_shut = True
-            return
-        if self.shutdown_phase and self.fz.sigterm_sent:
-            self.sendbuf = bytearray()
-            self.send_off = 0
-            self.write_shut = True
-            return
-        raise Failure("connection closed early: send failed (%s)" % e.__class__.__name__,
-                      client=self, req=self.reqs[0] if self.reqs else None)
-
-    def reqs_terminal_end(self):
-        for r in self.reqs:
-            if r.terminal:
-                return r.end_off
-        return 0
+        """The server closed or reset the connection while we were sending.
+        That is no failure by itself: after QUIT or a framing error its
+        lingering close may give up on a slow sender (Linux keeps the replies
+        already received readable after a reset). Stop sending; what the
+        reads bring (every expected reply, then EOF or a reset) decides."""
+        self.send_error = e.__class__.__name__
+        self.sendbuf = bytearray()
+        self.send_off = 0
+        self.write_shut = True
+        self.blocked_since = None
 
     # -- receiving -----------------------------------------------------------
     def on_readable(self, now):
@@ -1283,9 +1274,7 @@ class Client:
                         "client's half-close): this request went out pipelined %d deep, more than "
                         "--max-inflight %d" % (head.depth, self.fz.m.max_inflight))
             raise Failure("connection closed early: EOF with %d replies missing" % len(self.reqs),
-                          client=self, req=head, hint=hint,
-                          extra="the client %s" % ("had half-closed" if self.write_shut else
-                                                   "had not half-closed"))
+                          client=self, req=head, hint=hint, extra=self.how_closed())
         if not self.eof_expected and not (self.shutdown_phase and self.fz.sigterm_sent):
             raise Failure("connection closed early: unexpected EOF (no QUIT, framing error or "
                           "half-close)", client=self)
@@ -1300,7 +1289,13 @@ class Client:
             self.close("reset after the terminal reply")
             return
         raise Failure("connection reset by the server", client=self,
-                      req=self.reqs[0] if self.reqs else None)
+                      req=self.reqs[0] if self.reqs else None, extra=self.how_closed())
+
+    def how_closed(self):
+        if self.send_error:
+            return "sending had failed before (%s) with %d bytes unsent" % (
+                self.send_error, self.stream_queued - self.stream_sent)
+        return "the client had half-closed" if self.write_shut else "the client had not half-closed"
 
     # -- deadlines -----------------------------------------------------------
     def check_stall(self, now, limit):
