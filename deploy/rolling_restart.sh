@@ -111,17 +111,38 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# start_server I [PORT]: instance I on PORT (or a free one); waits until it
-# has written its port file, i.e. it listens.
+# A port below the kernel's ephemeral range (32768 and up), so that no
+# outgoing connection can take it while its instance restarts.
+random_port() { echo $(( 20000 + RANDOM % 12000 )); }
+
+# start_server I [PORT]: instance I on PORT, or on a random free port (tried
+# again elsewhere if taken); waits until it has written its port file, i.e.
+# it listens.
 start_server() {
-  local i=$1 port=${2:-0}
-  rm -f "$work/s$i.port"
-  "$SERVER" --port "$port" --workers 2 --port-file "$work/s$i.port" \
-    >>"$work/s$i.log" 2>&1 &
-  srv_pid[$i]=$!
-  poll_until 5000 eval "[ -s '$work/s$i.port' ] || ! alive ${srv_pid[$i]}" || true
-  [ -s "$work/s$i.port" ] || fail "instance s$i did not start (port $port)"
-  srv_port[$i]=$(<"$work/s$i.port")
+  local i=$1 want=${2:-} port try rc
+  for try in 1 2 3 4 5; do
+    port=${want:-$(random_port)}
+    rm -f "$work/s$i.port"
+    "$SERVER" --port "$port" --workers 2 --port-file "$work/s$i.port" \
+      >>"$work/s$i.log" 2>&1 &
+    srv_pid[$i]=$!
+    poll_until 5000 eval "[ -s '$work/s$i.port' ] || ! alive ${srv_pid[$i]}" || true
+    if [ -s "$work/s$i.port" ]; then
+      srv_port[$i]=$(<"$work/s$i.port")
+      return 0
+    fi
+    if alive "${srv_pid[$i]}"; then
+      stop_child "${srv_pid[$i]}"; rc=$stop_rc
+    else
+      rc=0; wait "${srv_pid[$i]}" || rc=$?
+    fi
+    srv_pid[$i]=""
+    # Exit 1 with "in use": the random port was taken; any other failure,
+    # or the port we must keep, is the end.
+    [ -z "$want" ] && [ "$rc" -eq 1 ] && tail -n 1 "$work/s$i.log" | grep -q "in use" ||
+      fail "instance s$i did not start on port $port"
+  done
+  fail "instance s$i found no free port in 5 tries"
 }
 
 # ping_ok PORT: one PING straight to an instance (not through HAProxy).
@@ -150,7 +171,7 @@ say "instances s1 s2 s3 on ports ${srv_port[1]} ${srv_port[2]} ${srv_port[3]}"
 # HAProxy's front port: a random one below the ephemeral range, tried again
 # elsewhere if it was taken (HAProxy then exits at start-up).
 for try in 1 2 3 4 5; do
-  front=$(( 20000 + RANDOM % 12000 ))
+  front=$(random_port)
   POOL_FRONT=127.0.0.1:$front POOL_STATS=$sock POOL_MAXCONN=2000 \
     POOL_S1=127.0.0.1:${srv_port[1]} POOL_S2=127.0.0.1:${srv_port[2]} \
     POOL_S3=127.0.0.1:${srv_port[3]} "$HAPROXY" -db -f "$CFG" >"$work/haproxy.log" 2>&1 &
