@@ -12,6 +12,7 @@ packages=(
   libssl-dev                         # SHA-256 (libcrypto)
   netcat-openbsd procps strace       # the spec's checks: nc, ps -T, strace
   redis-tools                        # redis-cli and redis-benchmark drive the RESP2 side
+  haproxy                            # deploy/: the proxy in front of several instances
 )
 if [ "${POOL_SERVER_SETUP_EXTRA:-}" = bench ]; then
   packages+=(gnuplot-nox redis-server redis-tools libuv1-dev libglib2.0-dev python3)

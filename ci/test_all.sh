@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 ci/setup.sh || exit 1
 
-cells=(${POOL_SERVER_CELLS:-default clang asan tsan helgrind plain spec demo})
+cells=(${POOL_SERVER_CELLS:-default clang asan tsan helgrind plain spec demo scaleout})
 passed=0 failed=0 failed_cells=()
 log=$(mktemp)
 for cell in "${cells[@]}"; do
