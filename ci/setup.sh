@@ -8,6 +8,7 @@ packages=(
   bazel-bootstrap bazel-rules-java   # the build (Bazel 4.2.3, offline)
   googletest                         # /usr/src/googletest, compiled by our build
   gcc g++ clang libclang-rt-14-dev   # both compilers and the sanitizer runtimes
+  llvm-14                            # llvm-symbolizer: file:line in fuzz crash reports
   valgrind                           # Helgrind
   libssl-dev                         # SHA-256 (libcrypto)
   netcat-openbsd procps strace       # the spec's checks: nc, ps -T, strace
