@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fuzz cell (ci/test.sh fuzz): builds every fuzz_target (tag fuzz_target,
 # tests/fuzz/fuzz.bzl) with --config=fuzz and runs each libFuzzer binary for
-# POOL_SERVER_FUZZ_SECONDS seconds (default 60), starting from a copy of its
+# POOL_SERVER_FUZZ_SECONDS seconds (default 45), starting from a copy of its
 # checked-in corpus (tests/fuzz/corpus/<x>/, so the repo is never written
 # to) and its dictionary (tests/fuzz/<x>.dict) if any.
 #
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-secs=${POOL_SERVER_FUZZ_SECONDS:-60}
+secs=${POOL_SERVER_FUZZ_SECONDS:-45}
 bazel_flags=(--color=no --curses=no --noshow_progress)
 
 query=$(bazel query "${bazel_flags[@]}" 'attr(tags, "\bfuzz_target\b", //tests/fuzz/...)')
