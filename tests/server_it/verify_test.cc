@@ -84,8 +84,8 @@ class OpensslKey {
     // The SubjectPublicKeyInfo in DER: a fixed 12-byte header, then the raw
     // 32-byte key.
     r = RunProgram({kOpenssl, "pkey", "-in", path_, "-pubout", "-outform", "DER"}, Scaled(10000));
-    if (r.exit_code() != 0 || r.out.size() != 44 ||
-        r.out.substr(0, 12) != std::string("\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00", 12)) {
+    const std::string spki_header("\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00", 12);
+    if (r.exit_code() != 0 || r.out.size() != 44 || r.out.substr(0, 12) != spki_header) {
       ADD_FAILURE() << "openssl pkey -pubout: " << DescribeStatus(r.status) << " " << r.err
                     << " (" << r.out.size() << " bytes)";
       return;
