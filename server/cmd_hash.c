@@ -15,7 +15,8 @@
 
 int cmd_init(void) {
   char out[65];
-  return cmd_hash("", 0, out); /* the same path every HASH takes */
+  int rc = cmd_hash("", 0, out); /* the same path every HASH takes */
+  return rc < 0 ? rc : cmd_verify_init(); /* and VERIFY (cmd_verify.c) */
 }
 
 int cmd_hash(const void *data, size_t len, char out[65]) {
