@@ -10,9 +10,9 @@
  * with no digest (Ed25519 hashes internally with SHA-512) and the message
  * verified in one shot. Every call makes and frees its own key and
  * context: nothing is shared between workers but libcrypto itself, which
- * OpenSSL 3 makes thread-safe once its lazy set-up is done. cmd_init
- * (server/cmd_hash.c) calls cmd_verify_init below before any thread
- * exists, so that set-up (loading the Ed25519 key manager and signature
+ * OpenSSL 3 makes thread-safe once its lazy set-up is done. Its init
+ * (verify_init, run by cmd_init before any worker exists) does that
+ * set-up (loading the Ed25519 key manager and signature
  * implementation from the default provider) happens single-threaded.
  *
  * Decisions:
@@ -92,7 +92,7 @@ static const unsigned char verify_t1_sig[VERIFY_SIG_BYTES] = {
     0xd2, 0x5b, 0xf5, 0xf0, 0x59, 0x5b, 0xbe, 0x24, 0x65, 0x51, 0x41, 0x43, 0x8e, 0x7a, 0x10, 0x0b,
 };
 
-int cmd_verify_init(void) {
+static int verify_init(void) {
   /* A good and a bad signature: both paths every VERIFY may take. A
    * libcrypto without Ed25519 shows here, at start-up. */
   unsigned char sig[VERIFY_SIG_BYTES];
@@ -155,5 +155,5 @@ static void verify_reply(const void *job, int resp, struct pr_reply *out) {
 const struct cmd_def cmd_def_verify = {
     .name = "verify", .usage = verify_usage, .min_args = 3, .max_args = 3,
     .where = CMD_POOL, .check = verify_check, .job_size = sizeof(struct verify_job),
-    .prepare = verify_prepare, .run = verify_run, .reply = verify_reply,
+    .init = verify_init, .prepare = verify_prepare, .run = verify_run, .reply = verify_reply,
 };

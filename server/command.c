@@ -30,6 +30,14 @@ static const struct cmd_def *const cmd_table[] = {
 enum { CMD_N = sizeof cmd_table / sizeof cmd_table[0] };
 
 size_t cmd_count(void) { return CMD_N; }
+
+int cmd_init(void) {
+  for (size_t i = 0; i < CMD_N; i++) {
+    int rc = cmd_table[i]->init ? cmd_table[i]->init() : 0;
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
 const struct cmd_def *cmd_at(size_t i) { return i < CMD_N ? cmd_table[i] : NULL; }
 
 size_t cmd_index(const struct cmd_def *def) {

@@ -67,9 +67,17 @@ struct cmd_def {
    * point into the job). */
   size_t job_size;
   void (*prepare)(void *job, const struct cmd_args *a);
+  /* Optional: one-time set-up, run by cmd_init before any worker exists
+   * (libcrypto's lazy initialisation, say, which concurrent first calls
+   * would race on). 0 or a negative errno. */
+  int (*init)(void);
   int (*run)(void *job, cmd_cancel_fn cancelled, const void *ctx, const char **error);
   void (*reply)(const void *job, int resp, struct pr_reply *out);
 };
+
+/* Runs every command's init, in table order (the server does, before it
+ * starts its workers). 0, or the first failure's negative errno. */
+int cmd_init(void);
 
 /* The table (server/commands.list), in its order. */
 size_t cmd_count(void);

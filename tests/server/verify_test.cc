@@ -20,6 +20,8 @@
 #include "tests/server/ed25519_vectors.h"
 #include "tests/testlib/testenv.h"
 
+extern "C" const struct cmd_def cmd_def_verify;
+
 namespace {
 
 using ed25519::FlipBit;
@@ -132,7 +134,8 @@ TEST(VerifyKernel, NullArguments) {
 }
 
 TEST(VerifyKernel, Init) {
-  EXPECT_EQ(cmd_verify_init(), 0);
+  EXPECT_NE(cmd_def_verify.init, nullptr);
+  EXPECT_EQ(cmd_def_verify.init(), 0);
   EXPECT_EQ(cmd_init(), 0);
   EXPECT_EQ(cmd_init(), 0);  // harmless to repeat
 }
