@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "base/clock.h"
+#include "base/lockwait.h"
 #include "pool/ring.h"
 #include "pool/thread_pool.h"
 
@@ -78,15 +79,8 @@ static inline void tp_check(int rc) {
   if (rc != 0) abort(); /* a broken mutex or thread: nothing sane to do */
 }
 
-/* Try first: an uncontended lock costs one trylock and no clock reads. */
-static inline void tp_lock(tp_t *pool) {
-  int rc = pthread_mutex_trylock(&pool->lock);
-  if (rc == 0) return;
-  if (rc != EBUSY) abort();
-  uint64_t t0 = clk_now_ns();
-  tp_check(pthread_mutex_lock(&pool->lock));
-  pool->lock_wait_ns += clk_now_ns() - t0;
-}
+/* lock_wait_ns is added to under the lock itself (base/lockwait.h). */
+static inline void tp_lock(tp_t *pool) { pool->lock_wait_ns += lw_lock(&pool->lock); }
 
 static inline void tp_unlock(tp_t *pool) { tp_check(pthread_mutex_unlock(&pool->lock)); }
 

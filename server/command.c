@@ -124,6 +124,14 @@ int cmd_arg_u64(const struct cmd_args *a, size_t i, uint64_t max, uint64_t *out)
   return num_parse_u64(a->v[i].p, a->v[i].len, max, out) == 0 ? 0 : -EINVAL;
 }
 
+int cmd_check_u64(const struct cmd_args *a, size_t i, uint64_t max, const char *usage, char *err,
+                  size_t errlen) {
+  uint64_t v;
+  if (cmd_arg_u64(a, i, max, &v) == 0) return 0;
+  snprintf(err, errlen, "%s", usage);
+  return -EINVAL;
+}
+
 static int cmd_hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;

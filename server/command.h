@@ -96,6 +96,10 @@ int cmd_lookup(const struct pr_request *q, const struct cmd_def **def, struct cm
 
 /* Shared argument helpers: 0, or -EINVAL (the caller reports its usage). */
 int cmd_arg_u64(const struct cmd_args *a, size_t i, uint64_t max, uint64_t *out);
+/* Argument i as a number <= max, else -EINVAL with the usage in err: the
+ * whole check of a command taking one number (PRIMES, SLEEP). */
+int cmd_check_u64(const struct cmd_args *a, size_t i, uint64_t max, const char *usage, char *err,
+                  size_t errlen);
 /* Exactly 2 * nbytes hex digits (either case) into out. */
 int cmd_arg_hex(const struct cmd_args *a, size_t i, void *out, size_t nbytes);
 /* def's usage (text) or "wrong number of arguments for '<name>'" (RESP). */
