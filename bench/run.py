@@ -47,6 +47,7 @@ from benchkit.proc import ToolError, log  # noqa: E402
 from benchkit.report import replace_headline_block, table  # noqa: E402
 from benchkit.sections.handoff import HandoffOverhead  # noqa: E402
 from benchkit.sections.handoff_cost import HandoffCost  # noqa: E402
+from benchkit.sections.overload import Overload  # noqa: E402
 from benchkit.sections.pool_bench import PoolBench  # noqa: E402
 from benchkit.sections.redis import RedisSideBySide  # noqa: E402
 from benchkit.sections.scaleout import Scaleout  # noqa: E402
@@ -57,7 +58,8 @@ from benchkit.stats import fmt  # noqa: E402
 # The report's sections, in run (and report) order. A later section may
 # read an earlier one's results from b.results[key] (the hand-off table and
 # scaling read the sweep's).
-SECTIONS = (Sweep, HandoffOverhead, HandoffCost, Scaling, RedisSideBySide, PoolBench, Scaleout)
+SECTIONS = (Sweep, HandoffOverhead, HandoffCost, Scaling, RedisSideBySide, PoolBench, Scaleout,
+            Overload)
 
 TOOLS = ("gnuplot", "redis-server", "redis-benchmark", "strace")
 PROG = "bench/run.py"

@@ -1,9 +1,11 @@
-"""Unit tests of StressJob (stress_test in the background) on a fake
+"""Unit tests of the overload section's pure parts (the rate ladder,
+windows, their combination, the target), and StressJob on a fake
 stress_test. No build, no server.
 
     python3 -m unittest discover -s bench/tests
 """
 
+import math
 import os
 import pathlib
 import shutil
@@ -17,7 +19,134 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 from benchkit.proc import CommandLog, Processes, ToolError  # noqa: E402
+from benchkit.sections import overload  # noqa: E402
 from benchkit.sections.stressjobs import StressJob, sleep_until  # noqa: E402
+
+
+def window(ok=100, busy=0, timeouts=0, requests=None, p50=1000.0, p99=5000.0, rate=200,
+           achieved=200.0, duration=0.5, delayed=0):
+    """One stress_test --json result, as a window of a point."""
+    return {"requests": ok + busy + timeouts if requests is None else requests, "ok": ok,
+            "busy": busy, "timeouts": timeouts, "delayed": delayed, "wrong": 0, "lost": 0,
+            "offered_rps": rate, "achieved_rps": achieved, "duration_s": duration,
+            "p50_us": p50, "p99_us": p99}
+
+
+class RateLadderTest(unittest.TestCase):
+    def test_multiples_of_capacity(self):
+        self.assertEqual(overload.rate_ladder(1000.0), [500, 1000, 1500, 2000, 3000])
+        self.assertEqual(overload.rate_ladder(333.3, (0.5, 1, 3)), [167, 333, 1000])
+
+    def test_at_least_one_request_per_second(self):
+        self.assertEqual(overload.rate_ladder(0.4, (0.5, 1)), [1, 1])
+
+    def test_rates_are_integers_for_stress_test(self):
+        self.assertTrue(all(isinstance(r, int) for r in overload.rate_ladder(1234.56)))
+
+    def test_no_capacity_is_an_error(self):
+        for bad in (0, -5, math.nan, math.inf, None, "100"):
+            with self.assertRaises(ValueError):
+                overload.rate_ladder(bad)
+
+
+class WindowsTest(unittest.TestCase):
+    def test_offsets(self):
+        self.assertEqual(overload.window_offsets(4, 1.5), [0, 1.5, 3.0, 4.5])
+        self.assertEqual(overload.window_offsets(1, 2), [0])
+        for n, d in ((0, 1), (2, 0), (2, -1)):
+            with self.assertRaises(ValueError):
+                overload.window_offsets(n, d)
+
+    def test_timeout_leaves_room_for_the_worst_backlog(self):
+        # hold at 3 x C over 4 windows of 1.5 s: the last request waits at
+        # most about (3 - 1) x 6 s = 12 s; the timeout allows 18 s + 60.
+        t = overload.stress_timeout(3.0, 4, 1.5)
+        self.assertEqual(t, 78.0)
+        self.assertGreater(t, (3.0 - 1) * 4 * 1.5)
+
+    def test_combine_sums_and_rates_over_the_span(self):
+        ws = [window(ok=90, busy=10, p50=1000, p99=4000, achieved=200, duration=0.5),
+              window(ok=80, busy=20, p50=3000, p99=9000, achieved=180, duration=0.5),
+              window(ok=70, timeouts=30, p50=2000, p99=6000, achieved=190, duration=0.5, delayed=3)]
+        p = overload.combine_windows(ws, span_s=2.0)
+        self.assertEqual((p["requests"], p["ok"], p["busy"], p["timeouts"], p["delayed"]),
+                         (300, 240, 30, 30, 3))
+        self.assertEqual(p["goodput_rps"], 120.0)
+        self.assertEqual(p["rejected_rps"], 15.0)
+        self.assertEqual(p["timeouts_rps"], 15.0)
+        self.assertAlmostEqual(p["achieved_rps"], 190.0)
+        self.assertEqual(p["p50_us"], 2000)            # median of the windows' p50
+        self.assertEqual(p["p99_us"], 9000)            # the largest window p99
+        self.assertEqual(p["p99_windows_us"], [4000, 9000, 6000])
+        self.assertEqual(p["p99_growth"], 1.5)         # last / first
+        self.assertEqual(p["offered_rps"], 200)
+
+    def test_achieved_rate_weighs_windows_by_their_send_time(self):
+        ws = [window(achieved=100, duration=1.0), window(achieved=400, duration=3.0)]
+        self.assertAlmostEqual(overload.combine_windows(ws, 5.0)["achieved_rps"], 325.0)
+
+    def test_a_window_without_ok_replies_has_no_percentiles(self):
+        ws = [window(ok=50, p99=3000), window(ok=0, busy=50, p50=0, p99=0)]
+        p = overload.combine_windows(ws, 1.0)
+        self.assertEqual(p["p99_us"], 3000)
+        self.assertTrue(math.isnan(p["p99_windows_us"][1]))
+        self.assertTrue(math.isnan(p["p99_growth"]))
+        p = overload.combine_windows([window(ok=0, busy=5, p99=None)], 1.0)
+        self.assertTrue(math.isnan(p["p99_us"]))
+        self.assertTrue(math.isnan(p["p50_us"]))
+
+    def test_combine_needs_windows_and_a_span(self):
+        with self.assertRaises(ValueError):
+            overload.combine_windows([], 1.0)
+        with self.assertRaises(ValueError):
+            overload.combine_windows([window()], 0)
+
+    def test_growth(self):
+        self.assertEqual(overload.p99_growth([10.0, 20.0, 40.0]), 4.0)
+        self.assertTrue(math.isnan(overload.p99_growth([10.0])))
+        self.assertTrue(math.isnan(overload.p99_growth([0.0, 5.0])))
+
+
+class TargetTest(unittest.TestCase):
+    # 5 ms queue timeout, 500 us run time: bound 3 x 5 ms + 0.5 ms = 15.5 ms.
+    def evaluate(self, goodput, p99s):
+        return overload.evaluate_target(1000.0, goodput, p99s, 5, 500)
+
+    def test_met(self):
+        t = self.evaluate(950.0, [9000.0, 12000.0, 15500.0, 11000.0])
+        self.assertEqual(t["bound_us"], 15500.0)
+        self.assertEqual(t["worst_p99_us"], 15500.0)
+        self.assertAlmostEqual(t["goodput_share"], 0.95)
+        self.assertTrue(t["goodput_met"] and t["latency_met"] and t["met"])
+
+    def test_goodput_at_the_floor_is_met_below_is_not(self):
+        self.assertTrue(self.evaluate(900.0, [1000.0])["goodput_met"])
+        t = self.evaluate(899.0, [1000.0])
+        self.assertFalse(t["goodput_met"])
+        self.assertFalse(t["met"])
+
+    def test_one_late_window_fails_the_latency_half(self):
+        t = self.evaluate(1000.0, [9000.0, 9000.0, 9000.0, 15600.0])
+        self.assertTrue(t["goodput_met"])
+        self.assertFalse(t["latency_met"])
+        self.assertFalse(t["met"])
+        self.assertEqual(t["worst_p99_us"], 15600.0)
+
+    def test_a_window_without_a_p99_is_not_met(self):
+        t = self.evaluate(1000.0, [9000.0, math.nan])
+        self.assertFalse(t["latency_met"])
+        self.assertTrue(math.isnan(t["worst_p99_us"]))
+        self.assertFalse(self.evaluate(1000.0, [])["latency_met"])
+
+    def test_no_capacity_is_not_met(self):
+        t = overload.evaluate_target(0.0, 100.0, [1.0], 5, 500)
+        self.assertFalse(t["goodput_met"])
+
+    def test_fmt_ms(self):
+        self.assertEqual(overload.fmt_ms(540), "0.54")
+        self.assertEqual(overload.fmt_ms(15500), "15.5")
+        self.assertEqual(overload.fmt_ms(2159000), "2159")
+        self.assertEqual(overload.fmt_ms(math.nan), "nan")
 
 
 class FakeServer:
