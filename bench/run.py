@@ -47,6 +47,7 @@ from benchkit.proc import ToolError, log  # noqa: E402
 from benchkit.report import replace_headline_block, table  # noqa: E402
 from benchkit.sections.handoff import HandoffOverhead  # noqa: E402
 from benchkit.sections.handoff_cost import HandoffCost  # noqa: E402
+from benchkit.sections.lanes import Lanes  # noqa: E402
 from benchkit.sections.overload import Overload  # noqa: E402
 from benchkit.sections.pool_bench import PoolBench  # noqa: E402
 from benchkit.sections.redis import RedisSideBySide  # noqa: E402
@@ -59,7 +60,7 @@ from benchkit.stats import fmt  # noqa: E402
 # read an earlier one's results from b.results[key] (the hand-off table and
 # scaling read the sweep's).
 SECTIONS = (Sweep, HandoffOverhead, HandoffCost, Scaling, RedisSideBySide, PoolBench, Scaleout,
-            Overload)
+            Overload, Lanes)
 
 TOOLS = ("gnuplot", "redis-server", "redis-benchmark", "strace")
 PROG = "bench/run.py"

@@ -1,6 +1,6 @@
-"""Unit tests of the overload section's pure parts (the rate ladder,
-windows, their combination, the target), and StressJob on a fake
-stress_test. No build, no server.
+"""Unit tests of the overload and lanes sections' pure parts (the rate
+ladder, windows, their combination, the target, the INFO parser), and
+StressJob on a fake stress_test. No build, no server.
 
     python3 -m unittest discover -s bench/tests
 """
@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 from benchkit.proc import CommandLog, Processes, ToolError  # noqa: E402
-from benchkit.sections import overload  # noqa: E402
+from benchkit.sections import lanes, overload  # noqa: E402
 from benchkit.sections.stressjobs import StressJob, sleep_until  # noqa: E402
 
 
@@ -147,6 +147,36 @@ class TargetTest(unittest.TestCase):
         self.assertEqual(overload.fmt_ms(15500), "15.5")
         self.assertEqual(overload.fmt_ms(2159000), "2159")
         self.assertEqual(overload.fmt_ms(math.nan), "nan")
+
+
+class LanesParsersTest(unittest.TestCase):
+    def test_info_latency(self):
+        line = ("result: # Latency latency_hash:calls=400,p50_us=27,p99_us=331,"
+                "queue_wait_p50_us=14,queue_wait_p99_us=44 lane_latency_slow:queue_wait_p50_us=1509949,"
+                "queue_wait_p99_us=3506529\r\n")
+        info = lanes.parse_info_line(line)
+        self.assertEqual(info["latency_hash"]["queue_wait_p99_us"], 44)
+        self.assertEqual(info["latency_hash"]["calls"], 400)
+        self.assertEqual(info["lane_latency_slow"]["queue_wait_p99_us"], 3506529)
+        self.assertEqual(len(info), 2)
+
+    def test_info_plain_values_and_several_sections(self):
+        info = lanes.parse_info_line("result: # Pool workers:4 on_full:hold # Latency")
+        self.assertEqual(info, {"workers": "4", "on_full": "hold"})
+        self.assertEqual(lanes.parse_info_line("result: "), {})
+
+    def test_info_errors(self):
+        for bad in ("ERROR: invalid input: unknown command 'INFO'", "result: # Latency nocolon",
+                    "result: latency_x:calls=1,p50"):
+            with self.assertRaises(ValueError):
+                lanes.parse_info_line(bad)
+
+    def test_lane_figures(self):
+        st = {"queue_wait_us_p99": 9, "lane_default_queue_wait_us_p99": 44,
+              "lane_default_run_us_p99": 29, "lane_slow_queue_wait_us_p99": 2501776,
+              "lane_slow_depth": 19}
+        self.assertEqual(lanes.lane_figures(st), {"default": 44, "slow": 2501776})
+        self.assertEqual(lanes.lane_figures({"queue_wait_us_p99": 9}), {})
 
 
 class FakeServer:
