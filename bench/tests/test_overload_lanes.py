@@ -1,10 +1,12 @@
 """Unit tests of the overload and lanes sections' pure parts (the rate
-ladder, windows, their combination, the target, the INFO parser), and
-StressJob on a fake stress_test. No build, no server.
+ladder, windows, their combination, the target, the INFO parser), the
+section selector of run.py, and StressJob on a fake stress_test. No
+build, no server.
 
     python3 -m unittest discover -s bench/tests
 """
 
+import importlib.util
 import math
 import os
 import pathlib
@@ -177,6 +179,45 @@ class LanesParsersTest(unittest.TestCase):
               "lane_slow_depth": 19}
         self.assertEqual(lanes.lane_figures(st), {"default": 44, "slow": 2501776})
         self.assertEqual(lanes.lane_figures({"queue_wait_us_p99": 9}), {})
+
+
+def load_run_py():
+    path = os.path.join(HERE, "..", "run.py")
+    spec = importlib.util.spec_from_file_location("bench_run", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class SelectSectionsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.runpy = load_run_py()
+
+    def keys(self, spec):
+        return [c.key for c in self.runpy.select_sections(self.runpy.SECTIONS, spec, self.runpy.NEEDS)]
+
+    def test_all_by_default(self):
+        self.assertEqual(self.keys(None), [c.key for c in self.runpy.SECTIONS])
+        self.assertIn("overload", self.keys(None))
+        self.assertIn("lanes", self.keys(None))
+
+    def test_chosen_in_run_order(self):
+        self.assertEqual(self.keys("lanes,overload"), ["overload", "lanes"])
+        self.assertEqual(self.keys(" overload , "), ["overload"])
+
+    def test_needs_are_added(self):
+        self.assertEqual(self.keys("handoff_cost"), ["sweep", "handoff_cost"])
+
+    def test_unknown_or_empty(self):
+        with self.assertRaisesRegex(ValueError, "unknown section.*bogus"):
+            self.keys("overload,bogus")
+        with self.assertRaises(ValueError):
+            self.keys(",")
+
+    def test_keys_are_unique(self):
+        keys = [c.key for c in self.runpy.SECTIONS]
+        self.assertEqual(len(keys), len(set(keys)))
 
 
 class FakeServer:
