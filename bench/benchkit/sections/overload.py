@@ -38,6 +38,7 @@ WINDOWS = 4
 TARGET_MULTIPLE = 2.0
 GOODPUT_FLOOR = 0.9        # target: goodput >= 90% of C ...
 P99_TIMEOUTS = 3           # ... and served p99 <= 3 x the queue timeout + the run time
+DRIFT = 0.2                # C after the ladder this far from C before it: said in the report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,7 +307,7 @@ class Overload(Section):
             f"{' / '.join(fmt_ms(x) for x in tp['p99_windows_us'])} ms, worst "
             f"**{fmt_ms(t['worst_p99_us'])} ms** against {P99_TIMEOUTS} x {QUEUE_TIMEOUT_MS} ms + "
             f"run time p50 {fmt_ms(self.run_us_p50)} ms = {fmt_ms(t['bound_us'])} ms: "
-            f"**{met(t['latency_met'])}**. Overall: **{met(t['met'])}**.",
+            f"**{met(t['latency_met'])}**. Overall: **{met(t['met'])}**.{self._drift_note()}",
             "",
             f"Without the timeout, at {TARGET_MULTIPLE:g} x C: reject's served p99 runs "
             f"{' / '.join(fmt_ms(x) for x in rej['p99_windows_us'])} ms over the windows "
@@ -322,6 +323,17 @@ class Overload(Section):
             "",
             f"Raw data: [{rel}/overload-raw.tsv]({rel}/overload-raw.tsv) (every window).",
         ])
+
+    def _drift_note(self):
+        """A warning when C measured after the ladder is off by more than
+        DRIFT from C before it: the multiples, and goodput / C, then rest
+        on a capacity the machine did not keep."""
+        d = ratio(self.capacity_end, self.capacity)
+        if math.isnan(d) or abs(d - 1) <= DRIFT:
+            return ""
+        return (f" Note: C measured after the ladder was {fmt(d, 2)}x C measured before it: the "
+                "machine's capacity moved during the section (other work on it), so the "
+                "multiples and goodput / C are only as good as that.")
 
     def _crosscheck(self):
         """Whether the server's counts match stress_test's replies, point by
