@@ -397,6 +397,8 @@ plot {lines(dat, 2, 2)}, \\
      x * {cap:.1f} with lines dt 2 lc rgb "#888888" title "offered", \\
      {cap:.1f} with lines lc rgb "#888888" title "capacity C", \\
      {GOODPUT_FLOOR * cap:.1f} with lines dt 3 lc rgb "#444444" title "target with the timeout at {TARGET_MULTIPLE:g} x C: {GOODPUT_FLOOR:g} x C"
+set key below horizontal
+set bmargin 7
 set output {q(str(a / 'overload-p99.png'))}
 set title {q(f'{CMD}, {WORKERS} workers: served p99 (largest window) vs offered load')}
 set ylabel "p99 of ok replies (ms, log scale)"
