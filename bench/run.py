@@ -11,7 +11,7 @@ bench/results) with its plots (gnuplot, PNG) and raw data in
 smoke run of about two minutes), written as <date>-<host>-quick.md. A full run
 written under bench/ also refreshes the headline block of bench/README.md.
 --sections runs only the named sections (keys as in --help; a section
-another needs is added), written as <date>-<host>[-quick]-<key>-<key>.md
+another needs is added), written as <date>-<host>-<key>-<key>[-quick].md
 so that a full run's report and plots are left alone; such a run never
 touches bench/README.md.
 
@@ -93,7 +93,7 @@ def parse_args(argv):
     p.add_argument("--sections", metavar="KEY,KEY...",
                    help="run only these sections, in their usual order: "
                         + ", ".join(c.key for c in SECTIONS)
-                        + " (default: all); the report of a selection is named *-KEY-KEY.md")
+                        + " (default: all); the report of a selection is named <date>-<host>-KEY-KEY[-quick].md")
     args = p.parse_args(argv)
     try:
         args.sections = select_sections(SECTIONS, args.sections, NEEDS)
@@ -145,8 +145,9 @@ def main(argv):
     host = socket.gethostname().split(".")[0]
     partial = len(args.sections) < len(SECTIONS)
     keys = [c.key for c in args.sections]
-    name = (f"{time.strftime('%Y-%m-%d')}-{host}{'-quick' if args.quick else ''}"
-            + ("-" + "-".join(keys) if partial else ""))
+    # "-quick" last: bench/.gitignore keeps smoke runs (*-quick.md) out of git.
+    name = (f"{time.strftime('%Y-%m-%d')}-{host}" + ("-" + "-".join(keys) if partial else "")
+            + ("-quick" if args.quick else ""))
     invocation = (PROG + (" --quick" if args.quick else "")
                   + (f" --sections {','.join(keys)}" if partial else ""))
     tmp = tempfile.mkdtemp(prefix="pool-bench.")
