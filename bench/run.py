@@ -257,7 +257,7 @@ def write_report(b, sections, section_s):
         f"`{b.bin_dir}`). Around each sweep run and overload point, and after each lanes run,",
         "it also sends `STATS` (lanes: and `INFO latency`) over a TCP connection; around sweep",
         "runs it reads `/proc/<server pid>/stat`, `/proc/<server pid>/task/*/status` and",
-        "`/proc/stat` (overload points: `/proc/stat`).",
+        "`/proc/stat` (overload points: `/proc/<server pid>/stat` and `/proc/stat`).",
         "",
         "```",
         *b.cmdlog.lines(),
