@@ -321,8 +321,12 @@ class Overload(Section):
             f"{' / '.join(fmt_ms(x) for x in rej['p99_windows_us'])} ms over the windows "
             f"(growth {fmt(rej['p99_growth'], 2)}; bounded by the full queue, {QUEUE_CAPACITY} "
             f"tasks ahead); hold's runs {' / '.join(fmt_ms(x) for x in hold['p99_windows_us'])} ms "
-            f"(growth {fmt(hold['p99_growth'], 2)}): nothing is refused, so the backlog, and "
-            "with it every request's wait, grows as long as the overload lasts.",
+            f"(growth {fmt(hold['p99_growth'], 2)}; p50 {fmt_ms(hold['p50_us'])} ms against "
+            f"reject's {fmt_ms(rej['p50_us'])} ms): nothing is refused, so what the server cannot "
+            "serve waits, in its queue, its hold list or the socket buffers, and the backlog "
+            "builds for as long as the overload lasts. How it shares out across windows depends "
+            "on which connections the server reads first (each window opens new ones), so "
+            "compare the windows and the ladder, not one number.",
             "",
             f"![goodput vs offered load]({rel}/overload-goodput.png) "
             f"![p99 vs offered load]({rel}/overload-p99.png)",
