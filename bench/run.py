@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """bench/run.py: the benchmark of pool_server, in one command.
 
-  bench/run.py [--quick] [--out DIR]
+  bench/run.py [--quick] [--out DIR] [--sections KEY,KEY...]
 
 Builds (-c opt, in its own Bazel output base) //server:pool_server,
 //tools:stress_test and //bench:pool_bench, runs the sections listed in
 SECTIONS below in order, and writes <out>/<date>-<host>.md (default out:
 bench/results) with its plots (gnuplot, PNG) and raw data in
 <out>/<date>-<host>/. --quick: shorter points and fewer repetitions (a
-smoke run of about a minute), written as <date>-<host>-quick.md. A full run
+smoke run of about two minutes), written as <date>-<host>-quick.md. A full run
 written under bench/ also refreshes the headline block of bench/README.md.
+--sections runs only the named sections (keys as in --help; a section
+another needs is added), written as <date>-<host>-<key>-<key>[-quick].md
+so that a full run's report and plots are left alone; such a run never
+touches bench/README.md.
 
 Nothing here judges timing: it fails (exit 1) only when a tool fails (the
 build, a wrong reply seen by stress_test, a redis-benchmark error, strace,
@@ -47,6 +51,8 @@ from benchkit.proc import ToolError, log  # noqa: E402
 from benchkit.report import replace_headline_block, table  # noqa: E402
 from benchkit.sections.handoff import HandoffOverhead  # noqa: E402
 from benchkit.sections.handoff_cost import HandoffCost  # noqa: E402
+from benchkit.sections.lanes import Lanes  # noqa: E402
+from benchkit.sections.overload import Overload  # noqa: E402
 from benchkit.sections.pool_bench import PoolBench  # noqa: E402
 from benchkit.sections.redis import RedisSideBySide  # noqa: E402
 from benchkit.sections.scaleout import Scaleout  # noqa: E402
@@ -57,7 +63,11 @@ from benchkit.stats import fmt  # noqa: E402
 # The report's sections, in run (and report) order. A later section may
 # read an earlier one's results from b.results[key] (the hand-off table and
 # scaling read the sweep's).
-SECTIONS = (Sweep, HandoffOverhead, HandoffCost, Scaling, RedisSideBySide, PoolBench, Scaleout)
+SECTIONS = (Sweep, HandoffOverhead, HandoffCost, Scaling, RedisSideBySide, PoolBench, Scaleout,
+            Overload, Lanes)
+# Sections that cannot run without another one's results (added to a
+# --sections selection that names them without it).
+NEEDS = {"handoff_cost": ("sweep",)}
 
 TOOLS = ("gnuplot", "redis-server", "redis-benchmark", "strace")
 PROG = "bench/run.py"
@@ -80,7 +90,36 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help="smoke run: short points, one repetition (report named *-quick.md)")
     p.add_argument("--out", metavar="DIR", help="output directory (default: bench/results)")
-    return p.parse_args(argv)
+    p.add_argument("--sections", metavar="KEY,KEY...",
+                   help="run only these sections, in their usual order: "
+                        + ", ".join(c.key for c in SECTIONS)
+                        + " (default: all); the report of a selection is named <date>-<host>-KEY-KEY[-quick].md")
+    args = p.parse_args(argv)
+    try:
+        args.sections = select_sections(SECTIONS, args.sections, NEEDS)
+    except ValueError as e:
+        p.error(str(e))
+    return args
+
+
+def select_sections(sections, spec, needs=None):
+    """The section classes to run, in SECTIONS order: all of them when spec
+    is None, else those whose keys spec names (comma-separated), plus the
+    ones they need. ValueError for an unknown or empty selection."""
+    if spec is None:
+        return tuple(sections)
+    keys = {c.key for c in sections}
+    want = [k.strip() for k in spec.split(",") if k.strip()]
+    if not want:
+        raise ValueError("--sections: no section named")
+    unknown = [k for k in want if k not in keys]
+    if unknown:
+        raise ValueError(f"--sections: unknown section(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(c.key for c in sections)})")
+    chosen = set(want)
+    for k in want:
+        chosen.update((needs or {}).get(k, ()))
+    return tuple(c for c in sections if c.key in chosen)
 
 
 def main(argv):
@@ -104,9 +143,15 @@ def main(argv):
     cfg = Config.make(args.quick, int(primes_n))
     out_dir = pathlib.Path(args.out).resolve() if args.out else root / "bench" / "results"
     host = socket.gethostname().split(".")[0]
-    name = f"{time.strftime('%Y-%m-%d')}-{host}{'-quick' if args.quick else ''}"
+    partial = len(args.sections) < len(SECTIONS)
+    keys = [c.key for c in args.sections]
+    # "-quick" last: bench/.gitignore keeps smoke runs (*-quick.md) out of git.
+    name = (f"{time.strftime('%Y-%m-%d')}-{host}" + ("-" + "-".join(keys) if partial else "")
+            + ("-quick" if args.quick else ""))
+    invocation = (PROG + (" --quick" if args.quick else "")
+                  + (f" --sections {','.join(keys)}" if partial else ""))
     tmp = tempfile.mkdtemp(prefix="pool-bench.")
-    b = Bench(cfg, root, out_dir, name, PROG + (" --quick" if args.quick else ""), tmp)
+    b = Bench(cfg, root, out_dir, name, invocation, tmp)
     prepare_assets(b.assets)
     bazel = Bazel(b.procs, bazel_cmd, os.environ.get("BENCH_OUTPUT_BASE", "/tmp/bazel-bench"),
                   os.path.join(tmp, "build.log"))
@@ -114,15 +159,18 @@ def main(argv):
     try:
         b.set_bin_dir(bazel.build())
         b.facts = dict(b.machine_facts(), commit=commit)
-        sections = []
-        for cls in SECTIONS:
+        sections, section_s = [], {}
+        for cls in args.sections:
+            t0 = time.monotonic()
             s = cls()
             s.measure(b)
             b.results[s.key] = s
+            section_s[s.key] = time.monotonic() - t0
+            log(f"{s.key}: measured in {section_s[s.key]:.0f} s")
             sections.append(s)
         log("plots and report")
-        elapsed = write_report(b, sections)
-        if not cfg.quick:
+        elapsed = write_report(b, sections, section_s)
+        if not cfg.quick and not partial:
             refresh_headline(b, sections, elapsed)
         log(f"done in {elapsed} s: {b.report_path}")
     except ToolError as e:
@@ -158,9 +206,10 @@ def headline_rows(b, sections):
     return [row for s in sections for row in s.headline(b)]
 
 
-def write_report(b, sections):
+def write_report(b, sections, section_s):
     """Renders every section (plots and data files included) and writes the
-    report. Returns the run's elapsed seconds."""
+    report. section_s: {key: seconds its measure() took}. Returns the run's
+    elapsed seconds."""
     f, cfg = b.facts, b.cfg
     bodies = [(s.title, s.render(b)) for s in sections]
     elapsed = int(time.time() - b.t_start)
@@ -169,7 +218,7 @@ def write_report(b, sections):
     machine = (f"; median machine CPU during the sweep {fmt(sweep.machine_cpu, 0)}% of "
                f"{b.ncpu * 100}% (other work on the machine shows up as noise here)") if sweep else ""
     date = time.strftime("%Y-%m-%d")
-    host = b.name[len(date) + 1:].removesuffix("-quick")
+    host = socket.gethostname().split(".")[0]
     out = [
         f"# pool_server benchmark, {date} on {host}{' (quick mode)' if cfg.quick else ''}",
         "",
@@ -182,8 +231,14 @@ def write_report(b, sections):
         f"| machine | {b.ncpu} CPUs, {f['cpu_model']}, {f['mem_gib']:.1f} GiB RAM, Linux {f['kernel']} |",
         f"| redis | redis-server / redis-benchmark {f['redis_version']} |",
         f"| load average (1, 5, 15 min) | {b.load_start} at the start, {b.load_end} at the end{machine} |",
-        f"| sweep | stress_test --duration {cfg.duration:g} per run, no pipelining, {cfg.sweep_reps} "
-        "run(s) per point (whole sweep repeated); pool_server --queue-capacity 1024 |",
+    ]
+    if sweep:
+        out.append(f"| sweep | stress_test --duration {cfg.duration:g} per run, no pipelining, "
+                   f"{cfg.sweep_reps} run(s) per point (whole sweep repeated); pool_server "
+                   "--queue-capacity 1024 |")
+    out += [
+        "| wall time per section | " + ", ".join(f"{s.key} {section_s[s.key]:.0f} s" for s in sections)
+        + " (measuring; plots and report after) |",
         "",
         "## Headline",
         "",
@@ -199,17 +254,18 @@ def write_report(b, sections):
         "use ($ARG64 = `0123456789abcdef` x 4, $ARG4K = the same 16 bytes x 256; $PORT = the",
         "port of the server in question, $SERVER_PID its process id; strace's files are under",
         f"`{b.name}/`, one per point; binaries under",
-        f"`{b.bin_dir}`). Around each sweep run it also sends `STATS` over a TCP",
-        "connection and reads `/proc/<server pid>/stat`, `/proc/<server pid>/task/*/status`",
-        "and `/proc/stat`.",
+        f"`{b.bin_dir}`). Around each sweep run and overload point, and after each lanes run,",
+        "it also sends `STATS` (lanes: and `INFO latency`) over a TCP connection; around sweep",
+        "runs it reads `/proc/<server pid>/stat`, `/proc/<server pid>/task/*/status` and",
+        "`/proc/stat` (overload points: `/proc/<server pid>/stat` and `/proc/stat`).",
         "",
         "```",
         *b.cmdlog.lines(),
         "```",
-        "",
-        f"Raw data: [{b.name}/sweep-raw.tsv]({b.name}/sweep-raw.tsv) (every run), "
-        f"[{b.name}/sweep.tsv]({b.name}/sweep.tsv) (medians).",
     ]
+    if sweep:
+        out += ["", f"Raw data: [{b.name}/sweep-raw.tsv]({b.name}/sweep-raw.tsv) (every run), "
+                f"[{b.name}/sweep.tsv]({b.name}/sweep.tsv) (medians)."]
     with open(b.report_path, "w") as fh:
         fh.write("\n".join(out) + "\n")
     return elapsed

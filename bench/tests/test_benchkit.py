@@ -189,7 +189,7 @@ class ProcessesTest(unittest.TestCase):
 
     def test_stop_escalates_to_kill(self):
         procs = Processes(CommandLog())
-        p = procs.spawn(["sh", "-c", "trap '' TERM; sleep 30"], stdout=subprocess.DEVNULL)
+        p = procs.spawn(["sh", "-c", "trap '' TERM; exec sleep 30"], stdout=subprocess.DEVNULL)
         time.sleep(0.2)  # let sh install its trap
         rc, killed = procs.stop(p, grace=0.3)
         self.assertTrue(killed)
