@@ -31,21 +31,33 @@ class Scaling(Section):
         # The sweep's single points, when it ran, for comparison.
         sweep = b.results.get("sweep")
         self.sweep_scale = {}
+        self.verify_scale = {}
         if sweep and 1 in b.cfg.workers and 2 in b.cfg.workers:
             for c in (10, 50):
                 if c in b.cfg.clients:
                     self.sweep_scale[c] = ratio(sweep.point("PRIMES", 2, c)["rps"],
                                                 sweep.point("PRIMES", 1, c)["rps"])
+                    self.verify_scale[c] = ratio(sweep.point("VERIFY", 2, c)["rps"],
+                                                 sweep.point("VERIFY", 1, c)["rps"])
 
     def headline(self, b):
-        return [(f"PRIMES {b.cfg.primes_n} scaling, 2 workers / 1 worker, {CLIENTS} clients",
+        rows = [(f"PRIMES {b.cfg.primes_n} scaling, 2 workers / 1 worker, {CLIENTS} clients",
                  f"{fmt(self.scale, 2)}x (medians of {b.cfg.handoff_reps} alternated runs; "
                  "target >= 1.8x)")]
+        if self.verify_scale:
+            rows.append(("VERIFY (Ed25519) scaling, 2 workers / 1 worker (from the sweep)",
+                         ", ".join(f"{fmt(v, 2)}x at {c} clients"
+                                   for c, v in self.verify_scale.items())))
+        return rows
 
     def render(self, b):
         from_sweep = ""
+        if self.verify_scale:
+            from_sweep += ("VERIFY from the sweep, 2 workers / 1: "
+                           + ", ".join(f"{fmt(v, 2)}x at {c} clients"
+                                       for c, v in self.verify_scale.items()) + ". ")
         if self.sweep_scale:
-            from_sweep = ("From the sweep's single points: "
+            from_sweep += ("From the sweep's single points: "
                           + ", ".join(f"{fmt(v, 2)}x at {c} clients" for c, v in self.sweep_scale.items())
                           + ". ")
         return "\n".join([

@@ -32,7 +32,17 @@ def workloads(cfg):
         Workload("HASH4K", f"HASH {ARG4K}", "HASH, 4 KiB argument"),
         Workload("PRIMES", f"PRIMES {cfg.primes_n}", f"PRIMES {cfg.primes_n} (CPU-bound)"),
         Workload("SLEEP", "SLEEP 20", "SLEEP 20 (pool saturation)"),
+        Workload("VERIFY", VERIFY_RFC8032_T2, "VERIFY, Ed25519 (tens of us of real CPU)"),
     ]
+
+
+# VERIFY of RFC 8032's TEST 2 (the one-byte message "r"): a valid signature,
+# so every reply is "result: ok" (stress_test checks it with its own
+# libcrypto call).
+VERIFY_RFC8032_T2 = (
+    "VERIFY 3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c "
+    "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+    "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00 r")
 
 
 # Columns of sweep-raw.tsv after `rep` and of sweep.tsv: (name, format,
