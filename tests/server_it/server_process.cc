@@ -78,8 +78,19 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
   std::vector<char*> cenv;
   for (const std::string& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
   cenv.push_back(nullptr);
+  // The test ignores SIGPIPE (it_main.cc), and an ignored signal stays
+  // ignored across exec: the child gets the default back, as a shell or
+  // systemd would start it, so a server that forgets SIGPIPE fails here.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t dfl;
+  sigemptyset(&dfl);
+  sigaddset(&dfl, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attr, &dfl);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
+  int rc = posix_spawn(&pid, cargv[0], &fa, &attr, cargv.data(), cenv.data());
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) {
     if (why) *why = "posix_spawn " + argv[0] + ": " + std::strerror(rc);
