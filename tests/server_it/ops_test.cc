@@ -18,7 +18,6 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -173,6 +172,41 @@ bool AllDigits(const std::string& s) {
   for (char c : s)
     if (!std::isdigit(static_cast<unsigned char>(c))) return false;
   return true;
+}
+
+// "ddd-dd" style shapes: 'd' a digit, anything else itself.
+bool HasShape(const std::string& s, const std::string& shape) {
+  if (s.size() != shape.size()) return false;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (shape[i] == 'd' ? !std::isdigit(static_cast<unsigned char>(s[i])) : s[i] != shape[i])
+      return false;
+  }
+  return true;
+}
+
+// Runs of whitespace as one space.
+std::string Squeeze(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      if (out.empty() || out.back() != ' ') out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// "N.N.N" with each N digits.
+bool IsVersion(const std::string& v) {
+  std::istringstream in(v);
+  std::string part;
+  int n = 0;
+  while (std::getline(in, part, '.')) {
+    if (!AllDigits(part)) return false;
+    n++;
+  }
+  return n == 3;
 }
 
 class OpsTest : public ServerTest {
@@ -379,14 +413,28 @@ TEST_F(OpsRedisCliTest, RedisCliStatPrintsRows) {
   ASSERT_TRUE(cli.Start({kRedisCli, "-p", std::to_string(s->port()), "--stat", "-i", "0.1"},
                         &why, /*stdout_pty=*/true))
       << why;
-  // "0          6.96M    1       0       20 (+0)             11"
-  static const std::regex kRow(
-      R"(^\s*\d+\s+\d+(\.\d+)?[BKMGT]?\s+\d+\s+\d+\s+\d+ \(\+\d+\)\s+\d+\s*$)");
+  // "0          6.96M    1       0       20 (+0)             11": keys, mem,
+  // clients, blocked, requests (+ since the last row), connections.
+  auto is_row = [](const std::string& l) {
+    std::istringstream in(l);
+    std::vector<std::string> t;
+    for (std::string w; in >> w;) t.push_back(w);
+    if (t.size() != 7) return false;
+    std::string mem = t[1];
+    if (!mem.empty() && std::strchr("BKMGT", mem.back()) != nullptr) mem.pop_back();
+    const size_t dot = mem.find('.');
+    const bool mem_ok = dot == std::string::npos
+                            ? AllDigits(mem)
+                            : AllDigits(mem.substr(0, dot)) && AllDigits(mem.substr(dot + 1));
+    return AllDigits(t[0]) && mem_ok && AllDigits(t[2]) && AllDigits(t[3]) && AllDigits(t[4]) &&
+           t[5].size() > 3 && t[5].compare(0, 2, "(+") == 0 && t[5].back() == ')' &&
+           AllDigits(t[5].substr(2, t[5].size() - 3)) && AllDigits(t[6]);
+  };
   std::string row;
   bool got = PollUntil(
       [&] {
         for (const std::string& l : Lines(cli.Out()))
-          if (std::regex_match(l, kRow)) return row = l, true;
+          if (is_row(l)) return row = l, true;
         return !cli.running();
       },
       Scaled(10000));
@@ -651,21 +699,22 @@ TEST_F(OpsTest, NotifySocketGetsReadyAndStopping) {
 // ---- 6. json logs ----------------------------------------------------------
 
 bool IsLogTime(const std::string& t) {
-  static const std::regex kTime(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
-  return std::regex_match(t, kTime);
+  return HasShape(t, "dddd-dd-ddTdd:dd:dd.dddZ");
 }
 
 // What log.h promises: each key=value word of the message (key of a-z and
 // _, before any quoted client text) is a member; digits are a number.
 std::map<std::string, std::string> ExpectedFields(const std::string& msg) {
-  static const std::regex kField(R"(([a-z_][a-z0-9_]*)=(\S+))");
   std::map<std::string, std::string> out;
   std::istringstream in(msg.substr(0, msg.find('\'')));
   std::string w;
-  std::smatch m;
   while (in >> w) {
-    if (!std::regex_match(w, m, kField)) continue;
-    const std::string k = m[1], v = m[2];
+    const size_t eq = w.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == w.size() || eq > 32) continue;
+    const std::string k = w.substr(0, eq), v = w.substr(eq + 1);
+    if (!(std::islower(static_cast<unsigned char>(k[0])) || k[0] == '_') ||
+        k.find_first_not_of("abcdefghijklmnopqrstuvwxyz_0123456789") != std::string::npos)
+      continue;
     if (k == "ts" || k == "level" || k == "thread" || k == "msg" || out.count(k)) continue;
     out[k] = v;
   }
@@ -717,7 +766,7 @@ TEST_F(OpsTest, JsonLogLinesParse) {
     const std::string level = j.Get("level")->text, thread = j.Get("thread")->text,
                       msg = j.Get("msg")->text;
     EXPECT_TRUE(level == "error" || level == "warn" || level == "info" || level == "debug");
-    EXPECT_TRUE(thread == "main" || std::regex_match(thread, std::regex("worker-\\d+")))
+    EXPECT_TRUE(thread == "main" || (thread.rfind("worker-", 0) == 0 && AllDigits(thread.substr(7))))
         << thread;
     // The members after those four are exactly the message's fields.
     std::map<std::string, std::string> want = ExpectedFields(msg);
@@ -840,12 +889,27 @@ TEST_F(OpsTest, HelpListsGroupsDefaultsAndExitCodes) {
   // indented under it.
   std::map<std::string, std::string> entry;
   std::string current;
-  static const std::regex kHead(R"(^  (-\w, |    )--([a-z-]+)( [^ ]+)?(  +(.*))?$)");
-  std::smatch m;
   for (const std::string& l : Lines(out)) {
-    if (std::regex_match(l, m, kHead)) {
-      current = m[2];
-      entry[current] = m[5];
+    // "  -p, --port N" or "      --bind ADDR", then the text or nothing.
+    const bool head = (l.size() > 8 && l.compare(0, 2, "  ") == 0 && l[2] == '-' &&
+                       std::isalpha(static_cast<unsigned char>(l[3])) &&
+                       l.compare(4, 4, ", --") == 0) ||
+                      l.rfind("      --", 0) == 0;
+    if (head) {
+      const size_t name_at = l.find("--") + 2, name_end = l.find(' ', name_at);
+      current = l.substr(name_at, name_end - name_at);
+      std::string rest = name_end == std::string::npos ? "" : l.substr(name_end);
+      // An argument word, then two spaces or more before the text.
+      if (rest.size() > 1 && rest[1] != ' ') {
+        const size_t arg_end = rest.find(' ', 1);
+        rest = arg_end == std::string::npos ? "" : rest.substr(arg_end);
+      }
+      const size_t text_at = rest.find_first_not_of(' ');
+      if (text_at != std::string::npos && text_at < 2) {
+        ADD_FAILURE() << "one space between --" << current << " and its text: " << l;
+        rest.clear();
+      }
+      entry[current] = text_at == std::string::npos ? "" : rest.substr(text_at);
     } else if (!current.empty() && l.rfind("                            ", 0) == 0) {
       entry[current] += " " + l.substr(28);
     } else {
@@ -864,7 +928,7 @@ TEST_F(OpsTest, HelpListsGroupsDefaultsAndExitCodes) {
   for (const auto& d : defaults) {
     SCOPED_TRACE("--" + d.first);
     ASSERT_TRUE(entry.count(d.first)) << out;
-    std::string text = std::regex_replace(entry[d.first], std::regex(" +"), " ");
+    std::string text = Squeeze(entry[d.first]);
     EXPECT_NE(text.find("[default: " + d.second + "]"), std::string::npos) << text;
   }
   for (const auto& e : entry) {  // nothing listed without a default
@@ -874,7 +938,7 @@ TEST_F(OpsTest, HelpListsGroupsDefaultsAndExitCodes) {
   EXPECT_TRUE(entry.count("help") && entry.count("version"));
   for (const char* sig : {"TERM", "INT", "HUP", "USR1", "USR2", "PIPE"})
     EXPECT_NE(out.find(sig), std::string::npos) << sig;
-  std::string flat = std::regex_replace(out, std::regex("\\s+"), " ");
+  std::string flat = Squeeze(out);
   EXPECT_NE(flat.find("Exit status: 0 after a clean shutdown, 1 if start-up failed"),
             std::string::npos)
       << out;
@@ -883,7 +947,9 @@ TEST_F(OpsTest, HelpListsGroupsDefaultsAndExitCodes) {
   // The version, three ways, the same; INFO reports the same one.
   RunResult v = RunProgram({ServerBinary(), "--version"}, Scaled(5000));
   ASSERT_EQ(v.exit_code(), 0);
-  ASSERT_TRUE(std::regex_match(v.out, std::regex("pool_server \\d+\\.\\d+\\.\\d+\n"))) << v.out;
+  ASSERT_TRUE(v.out.rfind("pool_server ", 0) == 0 && v.out.back() == '\n' &&
+              IsVersion(v.out.substr(12, v.out.size() - 13)))
+      << v.out;
   for (const char* flag : {"-V", "-v"}) {
     RunResult o = RunProgram({ServerBinary(), flag}, Scaled(5000));
     EXPECT_EQ(o.exit_code(), 0) << flag;
