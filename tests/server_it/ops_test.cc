@@ -459,6 +459,8 @@ class OpsMetricsTest : public OpsTest {
   ServerProcess* StartWithMetrics() {
     ServerProcess* s = StartServer({"--workers", "2", "--metrics-port", "0"});
     if (s == nullptr) return nullptr;
+    // Logged just after the "listening on" line that Start() waited for.
+    EXPECT_TRUE(s->WaitForLog("/metrics\n", Scaled(5000))) << s->Log();
     metrics_port_ = PortAfter(s->Log(), "metrics on http://127.0.0.1:");
     EXPECT_GT(metrics_port_, 0) << s->Log();
     return metrics_port_ > 0 ? s : nullptr;
