@@ -33,3 +33,17 @@ def c_binary(name, copts = [], linkopts = [], **kwargs):
 
 def c_test(name, copts = [], linkopts = [], **kwargs):
     native.cc_test(name = name, copts = C_COPTS + copts, linkopts = C_LINKOPTS + linkopts, **kwargs)
+
+# A GoogleTest test: C++ with TEST_COPTS, linked with gtest_main (or with
+# gtest alone when main = False, for tests that bring their own main) and
+# the shared test environment helpers (//tests/testlib).
+def cc_gtest(name, deps = [], main = True, copts = [], **kwargs):
+    native.cc_test(
+        name = name,
+        copts = TEST_COPTS + copts,
+        deps = deps + [
+            "//tests/testlib:testenv",
+            "@com_google_googletest//:gtest_main" if main else "@com_google_googletest//:gtest",
+        ],
+        **kwargs
+    )

@@ -61,6 +61,7 @@
 #include <uv.h>
 
 #include "net/event_loop.h"
+#include "offload/offload.h"
 #include "pool/thread_pool.h"
 
 extern char **environ;
@@ -122,10 +123,9 @@ static struct {
   atomic_ulong done;
   unsigned long target;
   int finished;
-  /* ours+loop and the round trip */
-  struct btask *done_head;
-  el_wake_t *wake;
+  /* ours+loop and the round trip: the server's own hand-off (offload/) */
   el_t *loop;
+  ol_t *ol;
   unsigned long loop_count;
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
@@ -146,28 +146,6 @@ static void ours_done_count(tp_task_t *t, enum tp_outcome o) {
   }
 }
 
-/* Server-style completion: push on the done list; wake the loop if it was empty. */
-static void ours_done_to_loop(tp_task_t *t, enum tp_outcome o) {
-  struct btask *b = (struct btask *)t;
-  if (o != TP_OK) die("task outcome", EIO);
-  pthread_mutex_lock(&g.lock);
-  int was_empty = g.done_head == NULL;
-  b->next = g.done_head;
-  g.done_head = b;
-  pthread_mutex_unlock(&g.lock);
-  if (was_empty) el_wake_signal(g.wake);
-}
-
-static void loop_on_done_count(el_t *loop, void *arg) {
-  (void)arg;
-  pthread_mutex_lock(&g.lock);
-  struct btask *b = g.done_head;
-  g.done_head = NULL;
-  pthread_mutex_unlock(&g.lock);
-  for (; b; b = b->next) g.loop_count++;
-  if (g.loop_count == g.target) el_stop(loop);
-}
-
 static tp_t *ours_pool(unsigned workers, size_t cap) {
   struct tp_options o = {.min_workers = workers, .max_workers = workers, .queue_capacity = cap,
                          .idle_ms = 1000, .name = "bench"};
@@ -177,82 +155,131 @@ static tp_t *ours_pool(unsigned workers, size_t cap) {
   return p;
 }
 
-/* to_loop = 0: "ours"; 1: "ours+loop". Returns tasks/s. */
-static double ours_tput(unsigned workers, unsigned long m, size_t cap, int to_loop,
+/* A task that goes through the offload, as a server request does. */
+struct owork {
+  ol_work_t w;
+  uint64_t sink;
+};
+
+static int ol_bench_work(ol_work_t *w) {
+  struct owork *o = (struct owork *)w;
+  o->sink = task_body(o->sink + 1);
+  return 0;
+}
+
+static void ol_bench_done_count(ol_work_t *w, enum ol_status st) {
+  (void)w;
+  if (st != OL_OK) die("offload outcome", EIO);
+  if (++g.loop_count == g.target) el_stop(g.loop);
+}
+
+static void ours_loop_open(unsigned workers, size_t cap, tp_t **pool) {
+  int rc;
+  *pool = ours_pool(workers, cap);
+  if ((rc = el_create(&g.loop)) || (rc = ol_create(g.loop, *pool, NULL, &g.ol)))
+    die("el_create/ol_create", rc);
+}
+
+static void ours_loop_close(tp_t *pool) {
+  tp_shutdown(pool, TP_SHUTDOWN_DRAIN);
+  ol_destroy(g.ol);
+  tp_destroy(pool);
+  el_destroy(g.loop);
+}
+
+/* mode 0: "ours", tp_submit one by one, done() counts on the worker;
+ * mode 1: "ours (batch)", one tp_submit_batch, done() counts on the worker;
+ * mode 2: "ours+loop", the loop thread submits through the offload (one
+ * batch per loop pass, as the server does) and counts the completions the
+ * offload brings back to it. Returns tasks/s. */
+static double ours_tput(unsigned workers, unsigned long m, size_t cap, int mode,
                         double *lock_share) {
   struct btask *tasks = calloc(m, sizeof *tasks);
-  if (!tasks) die("calloc", ENOMEM);
-  tp_t *pool = ours_pool(workers, cap);
+  struct owork *works = calloc(m, sizeof *works);
+  tp_task_t **batch = calloc(m, sizeof *batch);
+  if (!tasks || !works || !batch) die("calloc", ENOMEM);
+  tp_t *pool;
   int rc;
-  if (to_loop) {
-    if ((rc = el_create(&g.loop)) || (rc = el_wake_create(g.loop, loop_on_done_count, NULL, &g.wake)))
-      die("el_create", rc);
-  }
+  if (mode == 2) ours_loop_open(workers, cap, &pool);
+  else pool = ours_pool(workers, cap);
   atomic_store(&g.done, 0);
   atomic_store(&g_ran, 0);
   g.target = m;
   g.finished = 0;
   g.loop_count = 0;
-  g.done_head = NULL;
   for (unsigned long i = 0; i < m; i++) {
     tasks[i].t.work = ours_work;
-    tasks[i].t.done = to_loop ? ours_done_to_loop : ours_done_count;
+    tasks[i].t.done = ours_done_count;
     tasks[i].sink = i;
+    batch[i] = &tasks[i].t;
+    works[i].w.work = ol_bench_work;
+    works[i].w.done = ol_bench_done_count;
+    works[i].sink = i;
   }
   struct tp_stats s0, s1;
   tp_stats(pool, &s0);
   uint64_t t0 = now_ns();
-  for (unsigned long i = 0; i < m; i++)
-    if ((rc = tp_submit(pool, &tasks[i].t))) die("tp_submit", rc);
-  if (to_loop) {
-    if ((rc = el_run(g.loop))) die("el_run", rc);
+  if (mode == 0) {
+    for (unsigned long i = 0; i < m; i++)
+      if ((rc = tp_submit(pool, &tasks[i].t))) die("tp_submit", rc);
+  } else if (mode == 1) {
+    size_t accepted;
+    if ((rc = tp_submit_batch(pool, batch, m, &accepted)) || accepted != m)
+      die("tp_submit_batch", rc ? rc : EAGAIN);
   } else {
+    /* This thread is the loop's until el_run returns. */
+    for (unsigned long i = 0; i < m; i++)
+      if ((rc = ol_submit(g.ol, &works[i].w))) die("ol_submit", rc < 0 ? rc : EAGAIN);
+    if ((rc = el_run(g.loop))) die("el_run", rc);
+  }
+  if (mode != 2) {
     pthread_mutex_lock(&g.lock);
     while (!g.finished) pthread_cond_wait(&g.cond, &g.lock);
     pthread_mutex_unlock(&g.lock);
   }
   uint64_t t1 = now_ns();
   tp_stats(pool, &s1);
-  tp_destroy(pool);
-  if (to_loop) {
-    el_wake_destroy(g.wake);
-    el_destroy(g.loop);
-  }
+  if (mode == 2 && getenv("POOL_BENCH_DEBUG"))
+    fprintf(stderr, "ours+loop w=%u: %.3f loop wake-ups per task, %.3f worker wake-ups per task\n",
+            workers, (double)ol_wakeups(g.ol) / (double)m,
+            (double)(s1.wakeups - s0.wakeups) / (double)m);
+  if (mode == 2) ours_loop_close(pool);
+  else tp_destroy(pool);
   if (atomic_load(&g_ran) != m) die("ours: task count mismatch", EIO);
   uint64_t wns = s1.worker_ns - s0.worker_ns;
   if (lock_share) *lock_share = wns ? (double)(s1.lock_wait_ns - s0.lock_wait_ns) / (double)wns : 0;
   free(tasks);
+  free(works);
+  free(batch);
   return (double)m * 1e9 / (double)(t1 - t0);
 }
 
-/* Round trip through the server-style done list + eventfd. */
+/* Round trip through the offload: the loop submits one work; its done()
+ * (on the loop thread) stamps the time and submits the next. */
 static struct {
-  tp_t *pool;
-  struct btask task;
+  struct owork work;
   uint64_t *lat;
   unsigned long n, i;
   uint64_t t_sub;
 } rt;
 
+static void rt_done(ol_work_t *w, enum ol_status st);
+
 static void rt_submit(void) {
-  rt.task.t.work = ours_work;
-  rt.task.t.done = ours_done_to_loop;
+  rt.work.w.work = ol_bench_work;
+  rt.work.w.done = rt_done;
   rt.t_sub = now_ns();
-  int rc = tp_submit(rt.pool, &rt.task.t);
-  if (rc) die("tp_submit", rc);
+  int rc = ol_submit(g.ol, &rt.work.w);
+  if (rc) die("ol_submit", rc < 0 ? rc : EAGAIN);
 }
 
-static void rt_on_done(el_t *loop, void *arg) {
-  (void)arg;
-  pthread_mutex_lock(&g.lock);
-  struct btask *b = g.done_head;
-  g.done_head = NULL;
-  pthread_mutex_unlock(&g.lock);
-  if (!b) return; /* a spurious batch: the next signal brings it */
+static void rt_done(ol_work_t *w, enum ol_status st) {
+  (void)w;
+  if (st != OL_OK) die("offload outcome", EIO);
   uint64_t t = now_ns();
   if (rt.i >= RTT_WARMUP) rt.lat[rt.i - RTT_WARMUP] = t - rt.t_sub;
   if (++rt.i == rt.n + RTT_WARMUP) {
-    el_stop(loop);
+    el_stop(g.loop);
     return;
   }
   rt_submit();
@@ -266,19 +293,15 @@ static void pctl(uint64_t *lat, unsigned long n, double *p50, double *p99) {
 
 static void ours_rtt(unsigned workers, unsigned long n, double *p50, double *p99) {
   int rc;
+  tp_t *pool;
   memset(&rt, 0, sizeof rt);
   rt.n = n;
   rt.lat = calloc(n, sizeof *rt.lat);
   if (!rt.lat) die("calloc", ENOMEM);
-  rt.pool = ours_pool(workers, 1024);
-  g.done_head = NULL;
-  if ((rc = el_create(&g.loop)) || (rc = el_wake_create(g.loop, rt_on_done, NULL, &g.wake)))
-    die("el_create", rc);
+  ours_loop_open(workers, 1024, &pool);
   rt_submit();
   if ((rc = el_run(g.loop))) die("el_run", rc);
-  tp_destroy(rt.pool);
-  el_wake_destroy(g.wake);
-  el_destroy(g.loop);
+  ours_loop_close(pool);
   pctl(rt.lat, n, p50, p99);
   free(rt.lat);
 }
@@ -530,8 +553,8 @@ int main(int argc, char **argv) {
   double task_ns = calibrate_task_ns();
   double clock_ns = clock_cost_ns();
   const unsigned W[2] = {1, 2};
-  enum { OURS, OURS_LOOP, UV, GLIB, NIMPL };
-  static const char *names[NIMPL] = {"ours", "ours+loop", "libuv", "GLib"};
+  enum { OURS, OURS_BATCH, OURS_LOOP, UV, GLIB, NIMPL };
+  static const char *names[NIMPL] = {"ours", "ours_batch", "ours+loop", "libuv", "GLib"};
   double tput[2][NIMPL][MAX_REPS], lock[2][MAX_REPS];
   double rt50[2][2][MAX_REPS], rt99[2][2][MAX_REPS]; /* [w][ours,uv][rep] */
 
@@ -546,7 +569,8 @@ int main(int argc, char **argv) {
         double v = 0, uv[2];
         switch (impl) {
           case OURS: v = ours_tput(w, m, cap, 0, &lock[wi][r]); break;
-          case OURS_LOOP: v = ours_tput(w, m, cap, 1, NULL); break;
+          case OURS_BATCH: v = ours_tput(w, m, cap, 1, NULL); break;
+          case OURS_LOOP: v = ours_tput(w, m, cap, 2, NULL); break;
           case UV: uv_child("--child-uv-tput", w, m, uv); v = uv[0]; break;
           case GLIB: v = glib_tput(w, m); break;
         }
@@ -578,18 +602,23 @@ int main(int argc, char **argv) {
 
   printf("Tiny tasks: M = %lu per run, task body = %u xorshift steps + one shared atomic "
          "increment (%.0f ns on one thread), median of %lu alternated repetitions. Our queue "
-         "capacity = %lu (%s). One clock_gettime(CLOCK_MONOTONIC) costs %.0f ns here (our "
-         "pool reads the clock at least once per task; libuv and GLib do not).\n\n",
+         "capacity = %lu (%s). \"ours\" submits one task at a time (tp_submit), like libuv's "
+         "uv_queue_work and GLib's g_thread_pool_push; \"ours (batch)\" submits them all with one "
+         "tp_submit_batch; \"ours+loop\" goes through the offload as a server request does (one "
+         "batch per loop pass, completions back on the loop). The pool here does not time tasks "
+         "(the server's does: two clock reads per task, %.0f ns each).\n\n",
          m, g_spin, task_ns, reps, cap,
          cap >= m ? "tp_submit never blocks" : "bounded: tp_submit blocks while full", clock_ns);
-  printf("| workers | ours (tasks/s) | ours+loop (tasks/s) | libuv (tasks/s) | GLib (tasks/s) "
-         "| ours / best other | ours+loop / libuv | our lock wait / worker time |\n");
-  printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  printf("| workers | ours (tasks/s) | ours (batch) | ours+loop | libuv (tasks/s) | GLib (tasks/s) "
+         "| ours / best other | batch / best other | ours+loop / libuv | our lock wait / worker "
+         "time |\n");
+  printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int wi = 0; wi < 2; wi++) {
     double best = med[wi][UV] > med[wi][GLIB] ? med[wi][UV] : med[wi][GLIB];
-    printf("| %u | %.0f | %.0f | %.0f | %.0f | %.2fx | %.2fx | %.1f%% |\n", W[wi], med[wi][OURS],
-           med[wi][OURS_LOOP], med[wi][UV], med[wi][GLIB], med[wi][OURS] / best,
-           med[wi][OURS_LOOP] / med[wi][UV], 100 * lockm[wi]);
+    printf("| %u | %.0f | %.0f | %.0f | %.0f | %.0f | %.2fx | %.2fx | %.2fx | %.1f%% |\n", W[wi],
+           med[wi][OURS], med[wi][OURS_BATCH], med[wi][OURS_LOOP], med[wi][UV], med[wi][GLIB],
+           med[wi][OURS] / best, med[wi][OURS_BATCH] / best, med[wi][OURS_LOOP] / med[wi][UV],
+           100 * lockm[wi]);
   }
   printf("\nRound trip loop -> worker -> loop, one task at a time, %lu round trips per run "
          "(after %d warm-up), median over %lu runs of each run's percentile:\n\n",
@@ -603,9 +632,10 @@ int main(int argc, char **argv) {
   for (int wi = 0; wi < 2; wi++) {
     double best = med[wi][UV] > med[wi][GLIB] ? med[wi][UV] : med[wi][GLIB];
     for (int i = 0; i < NIMPL; i++) printf(" tput_w%u_%s=%.0f", W[wi], names[i], med[wi][i]);
-    printf(" ratio_w%u=%.2f ratio_loop_uv_w%u=%.2f rtt50_w%u_ours_us=%.1f rtt50_w%u_libuv_us=%.1f",
-           W[wi], med[wi][OURS] / best, W[wi], med[wi][OURS_LOOP] / med[wi][UV], W[wi],
-           r50[wi][0] / 1e3, W[wi], r50[wi][1] / 1e3);
+    printf(" ratio_w%u=%.2f ratio_batch_w%u=%.2f ratio_loop_uv_w%u=%.2f rtt50_w%u_ours_us=%.1f"
+           " rtt50_w%u_libuv_us=%.1f",
+           W[wi], med[wi][OURS] / best, W[wi], med[wi][OURS_BATCH] / best, W[wi],
+           med[wi][OURS_LOOP] / med[wi][UV], W[wi], r50[wi][0] / 1e3, W[wi], r50[wi][1] / 1e3);
   }
   printf(" -->\n");
   return 0;

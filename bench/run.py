@@ -49,6 +49,7 @@ from benchkit.sections.handoff import HandoffOverhead  # noqa: E402
 from benchkit.sections.handoff_cost import HandoffCost  # noqa: E402
 from benchkit.sections.pool_bench import PoolBench  # noqa: E402
 from benchkit.sections.redis import RedisSideBySide  # noqa: E402
+from benchkit.sections.scaleout import Scaleout  # noqa: E402
 from benchkit.sections.scaling import Scaling  # noqa: E402
 from benchkit.sections.sweep import Sweep  # noqa: E402
 from benchkit.stats import fmt  # noqa: E402
@@ -56,7 +57,7 @@ from benchkit.stats import fmt  # noqa: E402
 # The report's sections, in run (and report) order. A later section may
 # read an earlier one's results from b.results[key] (the hand-off table and
 # scaling read the sweep's).
-SECTIONS = (Sweep, HandoffOverhead, HandoffCost, Scaling, RedisSideBySide, PoolBench)
+SECTIONS = (Sweep, HandoffOverhead, HandoffCost, Scaling, RedisSideBySide, PoolBench, Scaleout)
 
 TOOLS = ("gnuplot", "redis-server", "redis-benchmark", "strace")
 PROG = "bench/run.py"

@@ -8,6 +8,6 @@ trap 'rm -rf "$out"' EXIT
 for cc in gcc clang; do
   echo "plain build with $cc"
   $cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -O2 -I. \
-    -o "$out/pool_server" server/*.c offload/*.c net/*.c pool/*.c base/*.c -lcrypto
+    -o "$out/pool_server" server/*.c offload/*.c net/*.c pool/*.c base/*.c -lcrypto -lm
   "$out/pool_server" --version
 done

@@ -8,10 +8,14 @@ packages=(
   bazel-bootstrap bazel-rules-java   # the build (Bazel 4.2.3, offline)
   googletest                         # /usr/src/googletest, compiled by our build
   gcc g++ clang libclang-rt-14-dev   # both compilers and the sanitizer runtimes
+  llvm-14                            # llvm-symbolizer: file:line in fuzz crash reports
   valgrind                           # Helgrind
-  libssl-dev                         # SHA-256 (libcrypto)
+  libssl-dev openssl                 # SHA-256 and Ed25519 (libcrypto); the openssl CLI makes test keys
   netcat-openbsd procps strace       # the spec's checks: nc, ps -T, strace
   redis-tools                        # redis-cli and redis-benchmark drive the RESP2 side
+  haproxy                            # deploy/: the proxy in front of several instances
+  python3                            # tests/netfuzz, bench/run.py
+  curl                               # the demo's /metrics request
   prometheus                         # promtool checks /metrics; a real scrape (ops_test)
 )
 if [ "${POOL_SERVER_SETUP_EXTRA:-}" = bench ]; then

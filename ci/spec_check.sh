@@ -41,7 +41,7 @@ exit_within() {
 
 step "build (plain gcc line)"
 gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -O2 -I. \
-  -o "$work/pool_server" server/*.c offload/*.c net/*.c pool/*.c base/*.c -lcrypto
+  -o "$work/pool_server" server/*.c offload/*.c net/*.c pool/*.c base/*.c -lcrypto -lm
 bazel build --color=no --curses=no --noshow_progress //tests/harness:harness_test >/dev/null 2>&1 \
   || bazel build //tests/harness:harness_test
 harness=bazel-bin/tests/harness/harness_test

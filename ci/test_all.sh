@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 
 ci/setup.sh || exit 1
 
-cells=(${POOL_SERVER_CELLS:-default clang asan tsan helgrind plain spec demo})
+# fuzz follows clang: both build with clang, so the C toolchain is not
+# configured again in between.
+cells=(${POOL_SERVER_CELLS:-default clang fuzz asan tsan helgrind plain spec demo scaleout})
 passed=0 failed=0 failed_cells=()
 log=$(mktemp)
 for cell in "${cells[@]}"; do
@@ -18,7 +20,8 @@ for cell in "${cells[@]}"; do
   start=$SECONDS
   ci/test.sh "$cell" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
-  # Count Bazel's per-target verdicts, or one verdict for a script cell.
+  # Count Bazel's per-target verdicts (ci/fuzz.sh prints one in the same
+  # form for each fuzz target), or one verdict for a script cell.
   p=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
   f=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE)' "$log")
   if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then

@@ -240,19 +240,22 @@ static void el_dispatch(el_t *loop, const struct epoll_event *ev) {
   fn(loop, fd, events, h->arg);
 }
 
+int el_run_once(el_t *loop, int timeout_ms) {
+  el_run_hooks(loop);
+  if (loop->stop) return 0;
+  int n = epoll_wait(loop->epfd, loop->events, EL_MAX_EVENTS, timeout_ms);
+  if (n < 0) return errno == EINTR ? 0 : -errno; /* EINTR: a signal; its handler woke us */
+  for (int i = 0; i < n; i++) el_dispatch(loop, &loop->events[i]);
+  return n;
+}
+
 int el_run(el_t *loop) {
   loop->stop = 0;
-  for (;;) {
-    el_run_hooks(loop);
-    if (loop->stop) return 0;
-    int n = epoll_wait(loop->epfd, loop->events, EL_MAX_EVENTS, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue; /* a signal; its handler used el_wake_signal */
-      return -errno;
-    }
-    for (int i = 0; i < n; i++) el_dispatch(loop, &loop->events[i]);
-    if (loop->stop) return 0;
+  while (!loop->stop) {
+    int rc = el_run_once(loop, -1);
+    if (rc < 0) return rc;
   }
+  return 0;
 }
 
 /* ---- wake-ups and timers ------------------------------------------------ */

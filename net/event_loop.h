@@ -68,6 +68,12 @@ int  el_hook_add(el_t *loop, el_hook_fn fn, void *arg);
 void el_hook_del(el_t *loop, el_hook_fn fn, void *arg);
 
 int  el_run(el_t *loop);
+/* One pass of el_run: the hooks, one epoll_wait of at most timeout_ms (0:
+ * do not wait; -1: until something happens), then the events it returned.
+ * For tests and fuzzers that step a loop, or a program embedding it in
+ * another. The number of events handled, or a negative errno (an EINTR
+ * counts as 0 events). */
+int  el_run_once(el_t *loop, int timeout_ms);
 void el_stop(el_t *loop);  /* loop thread only; el_run returns after the current batch */
 
 int  el_wake_create(el_t *loop, el_fn fn, void *arg, el_wake_t **out);

@@ -47,6 +47,10 @@
  * exited thread is un-joined at any time; tp_shutdown joins it and every
  * slot in use. Slots are reused lowest-first: names stay <name>-0..max-1.
  *
+ * Files: thread_pool.c (this one: the API, create, submit, stats,
+ * shutdown), tp_lanes.c (the lanes and who to wake), tp_worker.c (the
+ * workers), sharing tp_internal.h.
+ *
  * Shutdown. The gate word counts callers inside the submits and tp_stats, and
  * has two "closed" bits: NO_SUBMIT (submits return -EPIPE) and NO_ENTRY
  * (set after the joins; tp_stats then reads the final figures). tp_shutdown
@@ -62,73 +66,12 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "base/clock.h"
-#include "pool/ring.h"
-
-#define TP_GATE_NO_SUBMIT (UINT64_C(1) << 63)
-#define TP_GATE_NO_ENTRY (UINT64_C(1) << 62)
-#define TP_GATE_CLOSED (TP_GATE_NO_SUBMIT | TP_GATE_NO_ENTRY)
-
-#define TP_SEQ __ATOMIC_SEQ_CST
-#define TP_RLX __ATOMIC_RELAXED
-
-struct tp_lane {
-  struct ring ring;       /* lock; items are tp_task_t * */
-  uint64_t *seq;          /* lock; seq[slot]: queue order, parallel to the ring's slots */
-  size_t max_running;     /* immutable; 0 = none */
-  size_t running;         /* lock */
-  size_t depth;           /* atomic RMW under lock; == ring.count (see DESIGN) */
-  pthread_cond_t room;    /* blocked tp_submit callers of this lane */
-  unsigned room_waiters;  /* lock */
-  uint64_t submitted, rejected, expired; /* lock */
-  char name[16];
-};
-
-struct tp_worker {
-  tp_t *pool;          /* immutable */
-  unsigned index;      /* immutable: the K in <name>-K */
-  int in_use;          /* lock: a thread owns this slot */
-  pthread_t tid;       /* lock */
-  uint64_t start_ns;   /* lock */
-  tp_task_t *current;  /* lock: the task it runs, for tp_shutdown(NOW) */
-};
-
-struct tp {
-  /* Immutable after tp_create. */
-  size_t min_workers, max_workers, nlanes;
-  unsigned idle_ms, spin_us;
-  int dynamic, timing;
-  char name[9];
-  struct tp_worker *workers; /* max_workers slots */
-  struct tp_lane *lanes;
-  int shut_down; /* only the thread that calls tp_shutdown touches it */
-
-  uint64_t gate;     /* atomic (see DESIGN: Shutdown) */
-  size_t runnable;   /* atomic RMW under lock: queued tasks in lanes below their limit, roughly */
-
-  pthread_mutex_t lock;
-  pthread_cond_t work_cv;  /* idle workers */
-  pthread_cond_t gate_cv;  /* tp_shutdown waits for the gate to empty */
-  uint64_t next_seq;
-  size_t queued;           /* tasks in all lanes */
-  size_t nworkers, idle, spinning, wakeups;
-  int closing, cancel_all;
-  uint64_t submitted, completed, failed, cancelled, expired, rejected, woken;
-  uint64_t lock_wait_ns;
-  uint64_t exited_ns;      /* worker time of threads that have exited */
-  uint64_t live_start_ns;  /* sum of start_ns over the live ones */
-  pthread_t last_retired;
-  int have_retired;
-  /* Published by tp_shutdown for tp_stats after the lock is gone, with
-   * atomic builtins (no lock is left to order them). */
-  struct tp_stats final;
-};
+#include "pool/tp_internal.h"
 
 /* struct tp_stats is all size_t and uint64_t: copied word by word. */
 #define TP_STATS_WORDS (sizeof(struct tp_stats) / sizeof(uint64_t))
@@ -145,22 +88,6 @@ static void tp_read_final(tp_t *pool, struct tp_stats *st) {
   uint64_t *from = (uint64_t *)(void *)&pool->final, *to = (uint64_t *)(void *)st;
   for (size_t i = 0; i < TP_STATS_WORDS; i++) to[i] = __atomic_load_n(&from[i], TP_SEQ);
 }
-
-static void tp_check(int rc) {
-  if (rc != 0) abort(); /* a broken mutex or thread: nothing sane to do */
-}
-
-/* Try first: an uncontended lock costs one trylock and no clock reads. */
-static void tp_lock(tp_t *pool) {
-  int rc = pthread_mutex_trylock(&pool->lock);
-  if (rc == 0) return;
-  if (rc != EBUSY) abort();
-  uint64_t t0 = clk_now_ns();
-  tp_check(pthread_mutex_lock(&pool->lock));
-  pool->lock_wait_ns += clk_now_ns() - t0;
-}
-
-static void tp_unlock(tp_t *pool) { tp_check(pthread_mutex_unlock(&pool->lock)); }
 
 /* ---- gate --------------------------------------------------------------- */
 
@@ -185,234 +112,6 @@ static void tp_leave(tp_t *pool) {
       return;
     }
   } while (!__atomic_compare_exchange_n(&pool->gate, &g, g - 1, 1, TP_SEQ, TP_SEQ));
-}
-
-/* ---- lanes (all under lock) --------------------------------------------- */
-
-static int tp_lane_open(const struct tp_lane *l) {
-  return l->max_running == 0 || l->running < l->max_running;
-}
-
-/* Tasks that a free worker could start now. */
-static size_t tp_count_runnable(const tp_t *pool) {
-  size_t n = 0;
-  for (size_t i = 0; i < pool->nlanes; i++) {
-    const struct tp_lane *l = &pool->lanes[i];
-    if (l->max_running == 0) n += l->ring.count;
-    else if (l->running < l->max_running) {
-      size_t room = l->max_running - l->running;
-      n += l->ring.count < room ? l->ring.count : room;
-    }
-  }
-  return n;
-}
-
-static void tp_set_runnable(tp_t *pool) {
-  (void)__atomic_exchange_n(&pool->runnable, tp_count_runnable(pool), TP_RLX);
-}
-
-static void tp_lane_push(tp_t *pool, struct tp_lane *l, tp_task_t *task) {
-  size_t tail = l->ring.head + l->ring.count;
-  if (tail >= l->ring.cap) tail -= l->ring.cap;
-  l->seq[tail] = pool->next_seq++;
-  (void)ring_push(&l->ring, task);
-  (void)__atomic_fetch_add(&l->depth, 1, TP_RLX);
-  pool->queued++;
-}
-
-static tp_task_t *tp_lane_pop(tp_t *pool, struct tp_lane *l) {
-  tp_task_t *task = ring_pop(&l->ring);
-  (void)__atomic_fetch_sub(&l->depth, 1, TP_RLX);
-  pool->queued--;
-  if (l->room_waiters) tp_check(pthread_cond_signal(&l->room));
-  /* Draining for shutdown: idle workers wait for this moment to exit. */
-  if (pool->closing && pool->queued == 0) tp_check(pthread_cond_broadcast(&pool->work_cv));
-  return task;
-}
-
-/* The oldest task of the lanes a worker may take from, or NULL. */
-static struct tp_lane *tp_pick(tp_t *pool) {
-  struct tp_lane *best = NULL;
-  uint64_t best_seq = 0;
-  for (size_t i = 0; i < pool->nlanes; i++) {
-    struct tp_lane *l = &pool->lanes[i];
-    if (ring_empty(&l->ring) || !tp_lane_open(l)) continue;
-    uint64_t s = l->seq[l->ring.head];
-    if (!best || s < best_seq) {
-      best = l;
-      best_seq = s;
-    }
-  }
-  return best;
-}
-
-/* ---- workers ------------------------------------------------------------ */
-
-static void *tp_worker_main(void *arg);
-
-/* Under lock. Starts a thread in the lowest free slot. */
-static int tp_spawn(tp_t *pool) {
-  struct tp_worker *w = pool->workers, *end = w + pool->max_workers;
-  while (w < end && w->in_use) w++;
-  if (w == end) abort(); /* callers ensure nworkers < max_workers */
-  w->start_ns = clk_now_ns();
-
-  /* The thread inherits our mask: block all but the synchronous fault
-   * signals around pthread_create, so no other signal can ever land on a
-   * worker, not even in its first cycle (nginx does the same). */
-  sigset_t mask, old;
-  tp_check(sigfillset(&mask));
-  const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
-  for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
-    tp_check(sigdelset(&mask, faults[i]));
-  tp_check(pthread_sigmask(SIG_SETMASK, &mask, &old));
-  int rc = pthread_create(&w->tid, NULL, tp_worker_main, w);
-  tp_check(pthread_sigmask(SIG_SETMASK, &old, NULL));
-  if (rc != 0) return -rc;
-
-  w->in_use = 1;
-  pool->nworkers++;
-  pool->live_start_ns += w->start_ns;
-  /* Named from here, not by the worker, so the name is visible as soon as
-   * tp_create returns. Cosmetic: a failure is ignored. */
-  char name[16];
-  snprintf(name, sizeof name, "%s-%u", pool->name, w->index);
-  (void)pthread_setname_np(w->tid, name);
-  return 0;
-}
-
-/* Under lock: w's time moves from the live sum to the exited one. */
-static void tp_account_exit(tp_t *pool, struct tp_worker *w) {
-  pool->nworkers--;
-  pool->exited_ns += clk_now_ns() - w->start_ns;
-  pool->live_start_ns -= w->start_ns;
-}
-
-/* Under lock, after a timed wait found nothing: 1 if w retired (the lock is
- * then released and w must return). */
-static int tp_retire(tp_t *pool, struct tp_worker *w) {
-  if (pool->closing || pool->nworkers <= pool->min_workers) return 0;
-  tp_account_exit(pool, w);
-  w->in_use = 0; /* from here on the slot is not ours: touch it no more */
-  pthread_t prev = pool->last_retired;
-  int have_prev = pool->have_retired;
-  pool->last_retired = pthread_self();
-  pool->have_retired = 1;
-  tp_unlock(pool);
-  if (have_prev) tp_check(pthread_join(prev, NULL));
-  return 1;
-}
-
-/* Under lock: wakes one sleeper if runnable work outnumbers the workers
- * already on their way to it. */
-static void tp_maybe_wake(tp_t *pool, size_t runnable) {
-  if (pool->idle > pool->wakeups && runnable > pool->wakeups + pool->spinning) {
-    pool->wakeups++;
-    tp_check(pthread_cond_signal(&pool->work_cv));
-  }
-}
-
-/* Under lock: the bookkeeping of a finished task (its done() comes later,
- * outside the lock). */
-static void tp_settle(tp_t *pool, struct tp_worker *w, enum tp_outcome outcome) {
-  w->current = NULL;
-  switch (outcome) {
-    case TP_OK: pool->completed++; break;
-    case TP_FAILED: pool->failed++; break;
-    case TP_CANCELLED: pool->cancelled++; break;
-    case TP_EXPIRED: pool->expired++; break;
-  }
-}
-
-/* Outside the lock: runs task unless cancelled or expired. */
-static enum tp_outcome tp_run(tp_t *pool, tp_task_t *task) {
-  if (tp_task_cancelled(task)) return TP_CANCELLED;
-  uint64_t now = 0;
-  if (task->deadline_ns || pool->timing) now = clk_now_ns();
-  if (task->deadline_ns && now >= task->deadline_ns) return TP_EXPIRED;
-  if (pool->timing) (void)__atomic_exchange_n(&task->started_ns_, now, TP_RLX);
-  enum tp_outcome outcome = task->work(task) == 0 ? TP_OK : TP_FAILED;
-  if (pool->timing) task->finished_ns_ = clk_now_ns();
-  return outcome;
-}
-
-/* Under lock, with nothing to take: spin (unlocked) or sleep. Returns
- * nonzero if the worker retired (lock released). */
-static int tp_wait(tp_t *pool, struct tp_worker *w) {
-  if (pool->spin_us && !pool->closing) {
-    pool->spinning++;
-    tp_unlock(pool);
-    uint64_t until = clk_now_ns() + (uint64_t)pool->spin_us * 1000u;
-    while (__atomic_load_n(&pool->runnable, TP_RLX) == 0 && clk_now_ns() < until) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    }
-    tp_lock(pool);
-    pool->spinning--;
-    if (tp_pick(pool) || pool->closing) return 0;
-  }
-  pool->idle++;
-  int rc;
-  if (pool->dynamic) {
-    struct timespec deadline = clk_deadline_ms(pool->idle_ms);
-    rc = pthread_cond_timedwait(&pool->work_cv, &pool->lock, &deadline);
-    if (rc != 0 && rc != ETIMEDOUT) abort();
-  } else {
-    rc = pthread_cond_wait(&pool->work_cv, &pool->lock);
-    tp_check(rc);
-  }
-  pool->idle--;
-  if (pool->wakeups) {
-    pool->wakeups--;
-    pool->woken++;
-  }
-  if (rc == ETIMEDOUT && !tp_pick(pool)) return tp_retire(pool, w);
-  return 0;
-}
-
-static void *tp_worker_main(void *arg) {
-  struct tp_worker *w = arg;
-  tp_t *pool = w->pool;
-  tp_task_t *prev = NULL;
-  enum tp_outcome prev_outcome = TP_OK;
-  tp_lock(pool);
-  for (;;) {
-    struct tp_lane *l = tp_pick(pool);
-    if (!l) {
-      if (prev) { /* deliver before waiting: done() must not wait for work */
-        tp_unlock(pool);
-        prev->done(prev, prev_outcome);
-        prev = NULL;
-        tp_lock(pool);
-        continue;
-      }
-      if (pool->closing && pool->queued == 0) break;
-      if (tp_wait(pool, w)) return NULL; /* retired */
-      continue;
-    }
-    tp_task_t *task = tp_lane_pop(pool, l);
-    l->running++;
-    w->current = task;
-    if (pool->spin_us) tp_set_runnable(pool);
-    tp_maybe_wake(pool, tp_count_runnable(pool)); /* pass the wake on */
-    int cancel = pool->cancel_all;
-    tp_unlock(pool);
-
-    if (prev) prev->done(prev, prev_outcome);
-    if (cancel) tp_task_cancel(task);
-    prev = task;
-    prev_outcome = tp_run(pool, task);
-
-    tp_lock(pool);
-    l->running--;
-    if (prev_outcome == TP_EXPIRED) l->expired++;
-    tp_settle(pool, w, prev_outcome);
-    if (pool->spin_us && l->max_running) tp_set_runnable(pool); /* a limited lane opened */
-  }
-  tp_account_exit(pool, w);
-  tp_unlock(pool);
-  return NULL;
 }
 
 /* ---- public API --------------------------------------------------------- */
@@ -519,20 +218,6 @@ int tp_create(tp_t **out, const struct tp_options *opt) {
 fail:
   tp_free(pool);
   return rc;
-}
-
-/* Under lock, after queueing: wake a sleeper, or add a worker. */
-static void tp_after_push(tp_t *pool) {
-  if (pool->spin_us) tp_set_runnable(pool);
-  size_t runnable = tp_count_runnable(pool);
-  tp_maybe_wake(pool, runnable);
-  /* More runnable work than free workers (idle ones include those being
-   * woken). A failed spawn is not the submitter's error: the task is
-   * queued and the workers that exist will run it. */
-  size_t spawned = 0;
-  while (pool->dynamic && !pool->closing && pool->nworkers < pool->max_workers &&
-         runnable > pool->idle + pool->spinning + spawned && tp_spawn(pool) == 0)
-    spawned++; /* a new worker looks for work before it ever waits */
 }
 
 static int tp_task_ok(const tp_t *pool, const tp_task_t *task) {

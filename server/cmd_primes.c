@@ -106,10 +106,7 @@ struct primes_job {
 static const char primes_usage[] = "PRIMES needs an integer 0..2147483647";
 
 static int primes_check(const struct cmd_args *a, char *err, size_t errlen) {
-  uint64_t n;
-  if (cmd_arg_u64(a, 0, CMD_PRIMES_MAX, &n) == 0) return 0;
-  snprintf(err, errlen, "%s", primes_usage);
-  return -EINVAL;
+  return cmd_check_u64(a, 0, CMD_PRIMES_MAX, primes_usage, err, errlen);
 }
 
 static void primes_prepare(void *job, const struct cmd_args *a) {

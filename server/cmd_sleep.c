@@ -55,10 +55,7 @@ struct sleep_job {
 static const char sleep_usage[] = "SLEEP needs milliseconds 0..60000";
 
 static int sleep_check(const struct cmd_args *a, char *err, size_t errlen) {
-  uint64_t ms;
-  if (cmd_arg_u64(a, 0, CMD_SLEEP_MAX_MS, &ms) == 0) return 0;
-  snprintf(err, errlen, "%s", sleep_usage);
-  return -EINVAL;
+  return cmd_check_u64(a, 0, CMD_SLEEP_MAX_MS, sleep_usage, err, errlen);
 }
 
 static void sleep_prepare(void *job, const struct cmd_args *a) {

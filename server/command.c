@@ -30,6 +30,14 @@ static const struct cmd_def *const cmd_table[] = {
 enum { CMD_N = sizeof cmd_table / sizeof cmd_table[0] };
 
 size_t cmd_count(void) { return CMD_N; }
+
+int cmd_init(void) {
+  for (size_t i = 0; i < CMD_N; i++) {
+    int rc = cmd_table[i]->init ? cmd_table[i]->init() : 0;
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
 const struct cmd_def *cmd_at(size_t i) { return i < CMD_N ? cmd_table[i] : NULL; }
 
 size_t cmd_index(const struct cmd_def *def) {
@@ -114,6 +122,14 @@ int cmd_lookup(const struct pr_request *q, const struct cmd_def **def, struct cm
 int cmd_arg_u64(const struct cmd_args *a, size_t i, uint64_t max, uint64_t *out) {
   if (i >= a->n || i >= PR_MAX_ARGS) return -EINVAL;
   return num_parse_u64(a->v[i].p, a->v[i].len, max, out) == 0 ? 0 : -EINVAL;
+}
+
+int cmd_check_u64(const struct cmd_args *a, size_t i, uint64_t max, const char *usage, char *err,
+                  size_t errlen) {
+  uint64_t v;
+  if (cmd_arg_u64(a, i, max, &v) == 0) return 0;
+  snprintf(err, errlen, "%s", usage);
+  return -EINVAL;
 }
 
 static int cmd_hexval(char c) {

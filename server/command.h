@@ -67,9 +67,17 @@ struct cmd_def {
    * point into the job). */
   size_t job_size;
   void (*prepare)(void *job, const struct cmd_args *a);
+  /* Optional: one-time set-up, run by cmd_init before any worker exists
+   * (libcrypto's lazy initialisation, say, which concurrent first calls
+   * would race on). 0 or a negative errno. */
+  int (*init)(void);
   int (*run)(void *job, cmd_cancel_fn cancelled, const void *ctx, const char **error);
   void (*reply)(const void *job, int resp, struct pr_reply *out);
 };
+
+/* Runs every command's init, in table order (the server does, before it
+ * starts its workers). 0, or the first failure's negative errno. */
+int cmd_init(void);
 
 /* The table (server/commands.list), in its order. */
 size_t cmd_count(void);
@@ -88,6 +96,10 @@ int cmd_lookup(const struct pr_request *q, const struct cmd_def **def, struct cm
 
 /* Shared argument helpers: 0, or -EINVAL (the caller reports its usage). */
 int cmd_arg_u64(const struct cmd_args *a, size_t i, uint64_t max, uint64_t *out);
+/* Argument i as a number <= max, else -EINVAL with the usage in err: the
+ * whole check of a command taking one number (PRIMES, SLEEP). */
+int cmd_check_u64(const struct cmd_args *a, size_t i, uint64_t max, const char *usage, char *err,
+                  size_t errlen);
 /* Exactly 2 * nbytes hex digits (either case) into out. */
 int cmd_arg_hex(const struct cmd_args *a, size_t i, void *out, size_t nbytes);
 /* def's usage (text) or "wrong number of arguments for '<name>'" (RESP). */

@@ -18,15 +18,21 @@ extern "C" {
 
 enum { CMD_PRIMES_MAX = 2147483647, CMD_SLEEP_MAX_MS = 60000 };
 
-/* Call once before starting the threads that run commands (e.g. from main).
- * It makes libcrypto do its lazy one-time set-up now: done by concurrent
- * first HASHes instead, that set-up has benign races Helgrind reports. It
- * also shows a missing SHA-256 at start-up. 0 or a negative errno. */
-int cmd_init(void);
+/* cmd_init (server/command.h) runs each command's init before any worker
+ * exists: for HASH and VERIFY, libcrypto's lazy one-time set-up, which
+ * concurrent first calls would race on (Helgrind reports it); it also shows
+ * a missing SHA-256 or Ed25519 at start-up. Call it before these. */
 
 /* Lower-case hex SHA-256 (OpenSSL libcrypto) of data[0..len); out gets 64
  * characters and a NUL. */
 int cmd_hash(const void *data, size_t len, char out[65]);
+
+/* Ed25519 (RFC 8032) verification through libcrypto: 0 if sig is a valid
+ * signature of msg[0..len) under the raw public key pub, 1 if it is not (a
+ * key that is not a curve point verifies nothing: 1), or a negative errno
+ * if libcrypto failed (-ENOMEM, -EIO). Any thread, after cmd_init. */
+int cmd_verify(const unsigned char pub[32], const unsigned char sig[64], const void *msg,
+               size_t len);
 
 /* Number of primes <= n (n <= 2147483647), by a segmented sieve in bounded
  * memory (a few tens of KiB whatever n is). */

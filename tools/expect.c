@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 enum { EX_SEG_BYTES = 32768 }; /* one segment: 32768 odd numbers */
@@ -118,6 +119,34 @@ static int ex_invalid(char *out, size_t cap, size_t *out_len) {
   return rc < 0 ? rc : EX_INVALID;
 }
 
+/* 2 * n hex digits (either case) at s into out. 0, or -1. */
+static int ex_unhex(const char *s, unsigned char *out, size_t n) {
+  for (size_t i = 0; i < 2 * n; i++) {
+    char c = s[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (v < 0) return -1;
+    if (i % 2 == 0) out[i / 2] = (unsigned char)(v << 4);
+    else out[i / 2] |= (unsigned char)v;
+  }
+  return 0;
+}
+
+/* Ed25519 through libcrypto, the tool's own call: 1 valid, 0 not, -1 error. */
+static int ex_ed25519_verify(const unsigned char key[32], const unsigned char sig[64],
+                             const char *msg, size_t len) {
+  EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key, 32);
+  if (!pk) return 0; /* not a key libcrypto loads: nothing verifies */
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  int rc = -1;
+  if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1)
+    rc = EVP_DigestVerify(ctx, sig, 64, (const unsigned char *)msg, len) == 1;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(pk);
+  ERR_clear_error();
+  return rc;
+}
+
 int ex_expect(const char *req, size_t len, char *out, size_t cap, size_t *out_len) {
   if (cap < ex_reply_cap(len)) return -ENOSPC;
   *out_len = 0;
@@ -159,8 +188,18 @@ int ex_expect(const char *req, size_t len, char *out, size_t cap, size_t *out_le
     int k = snprintf(num, sizeof num, "slept %" PRIu64, n);
     return ex_put(out, cap, out_len, "result: ", num, (size_t)k);
   }
+  if (ex_is(req, cmd_len, "VERIFY")) { /* <key: 64 hex> <sig: 128 hex> <message...> */
+    unsigned char key[32], sig[64];
+    if (!arg || arg_len < 64 + 1 + 128 + 1 || arg[64] != ' ' || arg[64 + 1 + 128] != ' ' ||
+        ex_unhex(arg, key, sizeof key) < 0 || ex_unhex(arg + 65, sig, sizeof sig) < 0)
+      return ex_invalid(out, cap, out_len);
+    int v = ex_ed25519_verify(key, sig, arg + 194, arg_len - 194);
+    if (v < 0) return -EIO;
+    return ex_put(out, cap, out_len, v ? "result: ok" : "result: bad signature", NULL, 0);
+  }
   /* Server extras outside the text protocol spec: any reply is fine. */
-  static const char *const extras[] = {"STATS", "QUIT", "COMMAND", "CONFIG", "HELLO", "CLIENT"};
+  static const char *const extras[] = {"STATS", "INFO", "QUIT", "COMMAND", "CONFIG", "HELLO",
+                                       "CLIENT"};
   for (size_t i = 0; i < sizeof extras / sizeof extras[0]; i++)
     if (ex_is(req, cmd_len, extras[i])) return EX_ANY;
   return ex_invalid(out, cap, out_len);

@@ -7,7 +7,6 @@ pool_server with SO_REUSEPORT, HAProxy in front of two) subclass Service.
 """
 
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -107,27 +106,36 @@ class Service:
 
 
 class PoolServer(Service):
-    """pool_server --port 0 (it picks a free port and logs it)."""
+    """pool_server --port 0 --port-file F: it picks a free port and writes it
+    to F (atomically) once it listens."""
 
     name = "pool_server"
-    _LISTENING = re.compile(r"listening on (\S+):(\d+) ")
 
     def __init__(self, b, workers, queue_capacity=1024, extra_args=()):
         super().__init__(b)
         self.workers = workers
         self.queue_capacity = queue_capacity
         self.extra_args = list(extra_args)
+        fd, self.port_file = tempfile.mkstemp(prefix="pool_server-", suffix=".port")
+        os.close(fd)
+        os.unlink(self.port_file)  # the server creates it once listening
 
     def argv(self):
-        return [self.b.binary("server/pool_server"), "--port", "0", "--workers", str(self.workers),
-                "--queue-capacity", str(self.queue_capacity), *self.extra_args]
+        return [self.b.binary("server/pool_server"), "--port", "0", "--port-file", self.port_file,
+                "--workers", str(self.workers), "--queue-capacity", str(self.queue_capacity),
+                *self.extra_args]
 
     def ready(self):
-        with open(self.log_path, errors="replace") as f:
-            m = self._LISTENING.search(f.read())
-        if m:
-            self.port = int(m.group(2))
-        return m is not None
+        try:
+            with open(self.port_file) as f:
+                text = f.read().strip()
+        except FileNotFoundError:
+            return False
+        if not text.isdigit():
+            raise ToolError(f"malformed --port-file {self.port_file}: {text!r}")
+        self.port = int(text)
+        os.unlink(self.port_file)
+        return True
 
     def describe(self):
         return f"pool_server --workers {self.workers} (pid {self.proc.pid if self.proc else '-'})"

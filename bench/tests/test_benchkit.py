@@ -217,7 +217,9 @@ class FakeBench:
 class ServerControlTest(unittest.TestCase):
     """The guarantees of the server context manager, on fake servers."""
 
-    LISTEN = 'echo "x info main listening on 127.0.0.1:4242 workers=1" >&2\n'
+    # Writes 4242 to the path after --port-file, as the server does once listening.
+    LISTEN = ('prev=; for a in "$@"; do [ "$prev" = --port-file ] && pf=$a; prev=$a; done\n'
+              'echo 4242 > "$pf.tmp" && mv "$pf.tmp" "$pf"\n')
 
     def fake(self, script):
         b = FakeBench(script)

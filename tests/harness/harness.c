@@ -11,10 +11,10 @@
  *     lines, missing arguments). Client HX_LONG_CLIENT ends with a line over
  *     --max-line and must get "ERROR: line too long" then EOF. Each
  *     expected reply comes from tools/expect, never from the server's code.
- *  2. Starts the server with --port 0 and its stderr on a pipe, reads the
- *     pipe until "listening on ADDR:PORT", and from then on forwards the
- *     server's stderr to ours ("server| " prefix) from the same event loop,
- *     so the server never blocks on a full pipe.
+ *  2. Starts the server with --port 0 --port-file FILE and its stderr on a
+ *     pipe, waits for the port in FILE (tools/portfile) while forwarding
+ *     the server's stderr to ours ("server| " prefix) from the same event
+ *     loop, so the server never blocks on a full pipe.
  *  3. Runs the 30 clients on one thread and one epoll (tools/client); a
  *     client sends its next burst once every reply of the previous one has
  *     arrived and been checked, in order. The first mismatch stops that
@@ -43,7 +43,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/testlib/testenv.h"
 #include "tools/client.h"
+#include "tools/portfile.h"
 #include "tools/expect.h"
 
 enum {
@@ -83,7 +85,7 @@ struct hx_fwd {        /* forwards the server's stderr line by line */
   char buf[4096];
   size_t len;
   int eof;
-  int port;            /* from the listening line, 0 until seen */
+  int port;            /* from the --port-file, 0 until written */
 };
 
 struct hx_run {
@@ -354,8 +356,7 @@ static void hx_on_close(struct cl_conn *conn, int err, void *arg) {
 
 /* ---- the server process ----------------------------------------------- */
 
-/* Reads what the server wrote to stderr; forwards complete lines; notes the
- * port of the first "listening on ADDR:PORT" line. */
+/* Reads what the server wrote to stderr; forwards complete lines. */
 static void hx_fwd_read(struct hx_fwd *w) {
   for (;;) {
     if (w->len == sizeof w->buf) { /* a very long line: pass it on as is */
@@ -376,14 +377,6 @@ static void hx_fwd_read(struct hx_fwd *w) {
     while ((nl = memchr(start, '\n', w->len - (size_t)(start - w->buf)))) {
       *nl = '\0';
       fprintf(stderr, "server| %s\n", start);
-      char *at = strstr(start, "listening on ");
-      if (at && !w->port) { /* ADDR:PORT is the next word; the port follows its last ':' */
-        at += strlen("listening on ");
-        at[strcspn(at, " \t")] = '\0';
-        char *colon = strrchr(at, ':');
-        int port = colon ? atoi(colon + 1) : 0;
-        if (port > 0 && port < 65536) w->port = port;
-      }
       start = nl + 1;
     }
     w->len -= (size_t)(start - w->buf);
@@ -442,11 +435,13 @@ static int hx_wait_child(pid_t pid, int sigfd, struct hx_fwd *w, int64_t deadlin
   }
 }
 
-/* Reads the server's stderr until the listening line. 0, or -1 on timeout
- * or if the server exited first (then *exited and *status are set). */
-static int hx_wait_listening(pid_t pid, int sigfd, struct hx_fwd *w, int64_t deadline_ns,
-                             int *exited, int *status) {
-  while (!w->port) {
+/* Until the server has written its --port-file (forwarding its log
+ * meanwhile): 0, or -1 on timeout or if the server exited first (then
+ * *exited and *status are set). */
+static int hx_wait_listening(pid_t pid, int sigfd, struct hx_fwd *w, const char *port_file,
+                             int64_t deadline_ns, int *exited, int *status) {
+  while ((w->port = pf_read(port_file)) <= 0) {
+    if (w->port < 0) return -1;
     if (w->eof) { /* stderr closed: it exited, or will */
       *exited = hx_wait_child(pid, sigfd, w, deadline_ns, status);
       return -1;
@@ -454,7 +449,7 @@ static int hx_wait_listening(pid_t pid, int sigfd, struct hx_fwd *w, int64_t dea
     int64_t left = (deadline_ns - cl_now_ns()) / 1000000;
     if (left <= 0) return -1;
     struct pollfd pf = {w->fd, POLLIN, 0};
-    if (poll(&pf, 1, (int)left) < 0 && errno != EINTR) return -1;
+    if (poll(&pf, 1, left < 10 ? (int)left : 10) < 0 && errno != EINTR) return -1;
     if (pf.revents) hx_fwd_read(w);
   }
   return 0;
@@ -525,18 +520,20 @@ int main(int argc, char **argv) {
   }
   setvbuf(stdout, NULL, _IOLBF, 0); /* interleave sanely with server| lines */
   static struct hx_run r; /* large: keep it off the stack */
-  r.valgrind = getenv("UNDER_VALGRIND") != NULL;
+  r.valgrind = te_under_valgrind();
   int scale = r.valgrind ? 10 : 1;
   for (unsigned i = 0; i < HX_CLIENTS; i++) hx_build_script(&r, i);
 
   /* Server command line: our settings first, the caller's extras after. */
   char **sargv = calloc((size_t)argc + 16, sizeof *sargv);
   if (!sargv) hx_oom();
-  char max_line[16];
+  char max_line[16], port_file[512];
   snprintf(max_line, sizeof max_line, "%d", HX_MAX_LINE);
+  if (pf_make_path(port_file, sizeof port_file, "harness") < 0) return 2;
   size_t k = 0;
-  const char *fixed[] = {argv[1], "--port", "0", "--workers", "4", "--max-line", max_line,
-                         "--queue-capacity", "4096", "--max-connections", "256"};
+  const char *fixed[] = {argv[1], "--port", "0", "--port-file", port_file, "--workers", "4",
+                         "--max-line", max_line, "--queue-capacity", "4096",
+                         "--max-connections", "256"};
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) sargv[k++] = (char *)fixed[i];
   for (int i = 2; i < argc; i++) sargv[k++] = argv[i];
 
@@ -558,13 +555,15 @@ int main(int argc, char **argv) {
 
   int exited = 0, status = 0, ok = 1;
   char desc[128];
-  if (hx_wait_listening(pid, sigfd, &r.fwd, cl_now_ns() + (int64_t)HX_LISTEN_TIMEOUT_S * scale * 1000000000,
-                        &exited, &status) < 0) {
+  if (hx_wait_listening(pid, sigfd, &r.fwd, port_file,
+                        cl_now_ns() + (int64_t)HX_LISTEN_TIMEOUT_S * scale * 1000000000, &exited,
+                        &status) < 0) {
     if (exited) hx_describe_status(desc, sizeof desc, status);
-    printf("harness: the server never printed \"listening on ADDR:PORT\" (%s)\n",
+    printf("harness: the server never wrote its port to %s (%s)\n", port_file,
            exited ? desc : "timeout");
     ok = 0;
   }
+  (void)unlink(port_file);
   int passed = 0;
   if (ok) {
     fprintf(stderr, "harness: server listening on port %d, starting %d clients\n", r.fwd.port,

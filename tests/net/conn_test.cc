@@ -25,6 +25,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/net/test_util.h"
+#include "tests/testlib/loop_calls.h"
 
 namespace {
 
@@ -77,7 +78,7 @@ class ConnTest : public ::testing::Test {
 
   void Start() {
     ASSERT_EQ(0, el_create(&loop_));
-    ASSERT_EQ(0, el_wake_create(loop_, RunCalls, this, &wake_));
+    calls_.Attach(loop_);
     cn_handlers h = {};
     h.on_open = OnOpen;
     h.on_data = OnData;
@@ -95,33 +96,12 @@ class ConnTest : public ::testing::Test {
     Call([this] { el_stop(loop_); });
     thread_.join();
     cn_server_destroy(srv_);
-    el_wake_destroy(wake_);
+    calls_.Detach();
     el_destroy(loop_);
     loop_ = nullptr;
   }
 
-  // Runs fn on the loop thread and waits until it has run.
-  void Call(std::function<void()> fn) {
-    std::unique_lock<std::mutex> lk(call_mu_);
-    uint64_t mine = ++calls_queued_;
-    calls_.push_back(std::move(fn));
-    lk.unlock();
-    el_wake_signal(wake_);
-    lk.lock();
-    ASSERT_TRUE(call_cv_.wait_for(lk, kTimeout, [&] { return calls_done_ >= mine; }));
-  }
-
-  static void RunCalls(el_t *, void *arg) {
-    ConnTest *t = static_cast<ConnTest *>(arg);
-    std::unique_lock<std::mutex> lk(t->call_mu_);
-    std::deque<std::function<void()>> todo;
-    todo.swap(t->calls_);
-    lk.unlock();
-    for (auto &fn : todo) fn();
-    lk.lock();
-    t->calls_done_ += todo.size();
-    t->call_cv_.notify_all();
-  }
+  void Call(std::function<void()> fn) { calls_.Call(std::move(fn), kTimeout); }
 
   // ---- the owner: one request per line ----
 
@@ -313,16 +293,12 @@ class ConnTest : public ::testing::Test {
   cn_options opt_ = {};
   int port_ = 0;
   el_t *loop_ = nullptr;
-  el_wake_t *wake_ = nullptr;
   cn_server_t *srv_ = nullptr;
   std::thread thread_;
   std::vector<int> clients_;
   int fds_before_ = 0;
 
-  std::mutex call_mu_;
-  std::condition_variable call_cv_;
-  std::deque<std::function<void()>> calls_;
-  uint64_t calls_queued_ = 0, calls_done_ = 0;
+  testlib::LoopCalls calls_;
 
   std::mutex mu_;
   std::condition_variable cv_;

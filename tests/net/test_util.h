@@ -2,6 +2,8 @@
 #ifndef TESTS_NET_TEST_UTIL_H
 #define TESTS_NET_TEST_UTIL_H
 
+#include "tests/testlib/testenv.h"
+
 #include <dirent.h>
 
 #include <cstdlib>
@@ -22,7 +24,7 @@ inline int CountFds() {
 }
 
 // Set by ci/helgrind.sh runs: scale loop counts down, never checks.
-inline bool UnderValgrind() { return std::getenv("UNDER_VALGRIND") != nullptr; }
+inline bool UnderValgrind() { return te_under_valgrind() != 0; }  // tests/testlib
 
 }  // namespace nettest
 

@@ -22,6 +22,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/pool/pool_test_util.h"
+#include "tests/testlib/loop_calls.h"
 
 namespace {
 
@@ -40,7 +41,7 @@ class OffloadTest : public ::testing::Test {
     tp_shutdown(pool_, TP_SHUTDOWN_NOW);
     ol_destroy(ol_);  // completions left: their done() runs here
     tp_destroy(pool_);
-    el_wake_destroy(call_wake_);
+    calls_.Detach();
     el_destroy(loop_);
   }
 
@@ -55,34 +56,14 @@ class OffloadTest : public ::testing::Test {
     ASSERT_EQ(0, tp_create(&pool_, &po));
     ASSERT_EQ(0, el_create(&loop_));
     ASSERT_EQ(0, ol_create(loop_, pool_, &o, &ol_));
-    ASSERT_EQ(0, el_wake_create(loop_, RunCalls, this, &call_wake_));
+    calls_.Attach(loop_);
     thread_ = std::thread([this] {
       loop_tid_ = pthread_self();
       EXPECT_EQ(0, el_run(loop_));
     });
   }
 
-  // Runs fn on the loop thread and waits until it has run.
-  void Call(std::function<void()> fn) {
-    std::unique_lock<std::mutex> lk(call_mu_);
-    uint64_t mine = ++queued_;
-    calls_.push_back(std::move(fn));
-    lk.unlock();
-    el_wake_signal(call_wake_);
-    lk.lock();
-    ASSERT_TRUE(call_cv_.wait_for(lk, kPatience, [&] { return ran_ >= mine; }));
-  }
-  static void RunCalls(el_t *, void *arg) {
-    OffloadTest *t = static_cast<OffloadTest *>(arg);
-    std::unique_lock<std::mutex> lk(t->call_mu_);
-    std::deque<std::function<void()>> todo;
-    todo.swap(t->calls_);
-    lk.unlock();
-    for (auto &fn : todo) fn();
-    lk.lock();
-    t->ran_ += todo.size();
-    t->call_cv_.notify_all();
-  }
+  void Call(std::function<void()> fn) { calls_.Call(std::move(fn), kPatience); }
 
   // Waits (test thread) until pred, evaluated under mu_, holds.
   bool WaitFor(std::function<bool()> pred) {
@@ -93,12 +74,8 @@ class OffloadTest : public ::testing::Test {
   tp_t *pool_ = nullptr;
   el_t *loop_ = nullptr;
   ol_t *ol_ = nullptr;
-  el_wake_t *call_wake_ = nullptr;
   std::thread thread_;
-  std::mutex call_mu_;
-  std::condition_variable call_cv_;
-  std::deque<std::function<void()>> calls_;
-  uint64_t queued_ = 0, ran_ = 0;
+  testlib::LoopCalls calls_;
 
  public:
   pthread_t loop_tid_;  // written before the loop runs anything

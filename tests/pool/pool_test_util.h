@@ -3,6 +3,8 @@
 #ifndef TESTS_POOL_POOL_TEST_UTIL_H
 #define TESTS_POOL_POOL_TEST_UTIL_H
 
+#include "tests/testlib/testenv.h"
+
 #include <dirent.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -20,7 +22,7 @@
 namespace pooltest {
 
 // Set by ci/helgrind.sh runs: scale loop counts down, never checks.
-inline bool UnderValgrind() { return std::getenv("UNDER_VALGRIND") != nullptr; }
+inline bool UnderValgrind() { return te_under_valgrind() != 0; }  // tests/testlib
 inline size_t Scaled(size_t n, size_t valgrind_n) { return UnderValgrind() ? valgrind_n : n; }
 
 // Generous: only a broken pool ever waits this long.

@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testlib/testenv.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-bool UnderValgrind() { return std::getenv("UNDER_VALGRIND") != nullptr; }
 
 long long MsSince(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t)
@@ -63,7 +63,7 @@ TEST(Hash, Init) {
 
 TEST(Hash, ConcurrentCallsAgree) {
   ASSERT_EQ(cmd_init(), 0);  // as main() does before starting workers
-  const int per_thread = UnderValgrind() ? 20 : 2000;
+  const int per_thread = te_under_valgrind() ? 20 : 2000;
   std::vector<std::thread> threads;
   std::vector<int> bad(4, 0);
   for (int t = 0; t < 4; t++) {
@@ -100,7 +100,7 @@ TEST(Primes, KnownCounts) {
 }
 
 TEST(Primes, LargestN) {
-  if (UnderValgrind()) GTEST_SKIP() << "takes minutes under valgrind";
+  if (te_under_valgrind()) GTEST_SKIP() << "takes minutes under valgrind";
   auto t0 = Clock::now();
   EXPECT_EQ(Primes(2147483647u), 105097565u);
   std::cout << "PRIMES 2147483647 took " << MsSince(t0) << " ms\n";
@@ -140,7 +140,7 @@ TEST(Primes, MatchesPlainSieve) {
   const std::vector<uint32_t> pi = PiTable(limit);
   std::vector<uint32_t> ns;
   for (uint32_t n = 0; n <= 300; n++) ns.push_back(n);  // the small cases
-  const uint32_t step = UnderValgrind() ? 997 : 97;
+  const uint32_t step = te_under_valgrind() ? 997 : 97;
   for (uint32_t n = 301; n <= limit; n += step) ns.push_back(n);
   for (uint32_t k = 1; k <= 6; k++) {  // around each segment boundary
     uint32_t b = 1 + 65536 * k;

@@ -18,12 +18,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testlib/testenv.h"
 
 namespace {
 
 const size_t kMaxLine = 1024;
 
-bool UnderValgrind() { return std::getenv("UNDER_VALGRIND") != nullptr; }
 
 // A heap copy of exactly s.size() bytes (nothing after it to read).
 class ExactBuf {
@@ -661,7 +661,7 @@ TEST(ProtocolResp, CursorResumesAfterWholeElements) {
 
 TEST(ProtocolFuzz, RandomBytesNeverCrash) {
   std::mt19937 rng(12345);  // fixed seed: deterministic
-  const int rounds = UnderValgrind() ? 2000 : 20000;
+  const int rounds = te_under_valgrind() ? 2000 : 20000;
   int complete = 0, need_more = 0, too_long = 0, proto = 0;
   // Bytes that matter to the parser show up more often than others.
   const std::string alphabet = "*$\r\n\r\n0123456789-+ PINGECHOhashPRIMES";

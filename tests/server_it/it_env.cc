@@ -1,5 +1,7 @@
 #include "tests/server_it/it_env.h"
 
+#include "tests/testlib/testenv.h"
+
 #include <cstdlib>
 #include <ctime>
 
@@ -11,10 +13,7 @@ std::string g_binary;
 const std::string& ServerBinary() { return g_binary; }
 void SetServerBinary(const std::string& path) { g_binary = path; }
 
-bool UnderValgrind() {
-  const char* v = std::getenv("UNDER_VALGRIND");
-  return v != nullptr && *v != '\0' && *v != '0';
-}
+bool UnderValgrind() { return te_under_valgrind() != 0; }
 
 bool UnderTsan() {
 #if defined(__SANITIZE_THREAD__)

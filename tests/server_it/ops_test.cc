@@ -306,7 +306,7 @@ TEST_F(OpsTest, LogFileIsReopenedOnHup) {
   unlink(rotated.c_str());
   ServerProcess* s = StartServer({"--log-file", path});
   ASSERT_NE(s, nullptr);
-  EXPECT_NE(ReadWholeFile(path).find("listening on"), std::string::npos);
+  EXPECT_TRUE(s->WaitForLog("listening on", Scaled(5000))) << "not in " << path;
   EXPECT_EQ(s->Stderr(), "") << "records went to stderr too";
 
   ASSERT_EQ(rename(path.c_str(), rotated.c_str()), 0) << strerror(errno);

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "tests/server_it/it_env.h"
+#include "tools/portfile.h"
 
 extern char** environ;
 
@@ -180,32 +181,33 @@ bool ServerProcess::Start(int timeout_ms, std::string* why) {
     argv.push_back("--port");
     argv.push_back("0");
   }
+  char port_file[512];
+  if (pf_make_path(port_file, sizeof port_file, "it") < 0) {
+    *why = "port file path too long";
+    return false;
+  }
+  argv.push_back("--port-file");
+  argv.push_back(port_file);
   log_path_ = UniquePath("server.log");
   out_path_ = UniquePath("server.out");
   pid_ = Spawn(argv, out_path_, log_path_, why, env_);
   if (pid_ < 0) return false;
-  static const char kNeedle[] = "listening on 127.0.0.1:";
   bool exited = false;
   bool ok = PollUntil(
       [&] {
         if (TryReap(pid_, &status_) != 0) return exited = true;
-        return Log().find(kNeedle) != std::string::npos;
+        return (port_ = pf_read(port_file)) != 0;
       },
       timeout_ms);
+  (void)unlink(port_file);
   if (exited) {
     reaped_ = true;
     *why = "server exited at start-up (" + DescribeStatus(status_) + "): " + Stderr() +
            (log_file_.empty() ? "" : Log());
     return false;
   }
-  if (!ok) {
-    *why = "no 'listening on' line within the deadline; log: " + Log();
-    return false;
-  }
-  std::string log = Log();
-  port_ = std::atoi(log.c_str() + log.find(kNeedle) + sizeof kNeedle - 1);
-  if (port_ <= 0) {
-    *why = "cannot parse the port: " + log;
+  if (!ok || port_ <= 0) {
+    *why = "no port in the --port-file within the deadline; log: " + Log();
     return false;
   }
   return true;

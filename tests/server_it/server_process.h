@@ -28,8 +28,8 @@ class ServerProcess {
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
 
-  // Spawns the server and waits (up to timeout_ms) for its
-  // "listening on 127.0.0.1:<port>" line. False with *why on failure.
+  // Spawns the server (adding --port-file) and waits up to timeout_ms for
+  // the port it listens on (tools/portfile). False with *why on failure.
   bool Start(int timeout_ms, std::string* why);
 
   pid_t pid() const { return pid_; }

@@ -7,12 +7,12 @@
 #include <vector>
 
 extern "C" {
+#include "tests/testlib/testenv.h"
 #include "tools/expect.h"
 }
 
 namespace {
 
-bool UnderValgrind() { return std::getenv("UNDER_VALGRIND") != nullptr; }
 
 // TSan makes the 2^31 sieve take ~45 s; the other configs cover it.
 #if defined(__SANITIZE_THREAD__)
@@ -57,17 +57,17 @@ TEST(ExpectPrimes, KnownValues) {
   EXPECT_EQ(168u, Primes(1000));
   EXPECT_EQ(1229u, Primes(10000));
   EXPECT_EQ(78498u, Primes(1000000));
-  if (!UnderValgrind()) {
+  if (!te_under_valgrind()) {
     EXPECT_EQ(664579u, Primes(10000000));
     EXPECT_EQ(5761455u, Primes(100000000));
   }
-  if (!UnderValgrind() && !kTsan) {
+  if (!te_under_valgrind() && !kTsan) {
     EXPECT_EQ(105097565u, Primes(2147483647u));  // 2^31-1 is itself prime
   }
 }
 
 TEST(ExpectPrimes, MatchesNaiveSieveAcrossSegmentBoundaries) {
-  const uint32_t kMax = UnderValgrind() ? 70000 : 200000;  // > 2 segments
+  const uint32_t kMax = te_under_valgrind() ? 70000 : 200000;  // > 2 segments
   std::vector<bool> composite(kMax + 1, false);
   uint64_t count = 0;
   for (uint32_t i = 2; i <= kMax; i++) {
@@ -159,3 +159,25 @@ TEST(ExpectClassify, AllowedErrorsAreTheirOwnOutcome) {
 }
 
 }  // namespace
+
+// VERIFY: the tool's own Ed25519 check (RFC 8032, TEST 2: the message "r").
+TEST(Expect, Verify) {
+  const std::string key = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+  std::string sig =
+      "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+      "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00";
+  auto expect = [](const std::string& req) {
+    std::vector<char> out(ex_reply_cap(req.size()));
+    size_t n = 0;
+    int kind = ex_expect(req.data(), req.size(), out.data(), out.size(), &n);
+    return std::make_pair(kind, std::string(out.data(), n));
+  };
+  EXPECT_EQ(expect("VERIFY " + key + " " + sig + " r"),
+            std::make_pair(static_cast<int>(EX_EXACT), std::string("result: ok")));
+  EXPECT_EQ(expect("VERIFY " + key + " " + sig + " s"),
+            std::make_pair(static_cast<int>(EX_EXACT), std::string("result: bad signature")));
+  EXPECT_EQ(expect("VERIFY " + key + " " + sig).first, EX_INVALID);  // no message part
+  EXPECT_EQ(expect("VERIFY " + key.substr(1) + " " + sig + " r").first, EX_INVALID);
+  sig[0] = 'g';
+  EXPECT_EQ(expect("VERIFY " + key + " " + sig + " r").first, EX_INVALID);
+}
