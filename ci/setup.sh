@@ -16,6 +16,7 @@ packages=(
   haproxy                            # deploy/: the proxy in front of several instances
   python3                            # tests/netfuzz, bench/run.py
   curl                               # the demo's /metrics request
+  prometheus                         # promtool checks /metrics; a real scrape (ops_test)
 )
 if [ "${POOL_SERVER_SETUP_EXTRA:-}" = bench ]; then
   packages+=(gnuplot-nox redis-server redis-tools libuv1-dev libglib2.0-dev python3)
@@ -33,3 +34,8 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Only prometheus's binaries are wanted: where systemd runs, its package
+# also starts a service on *:9090, pool_server's default port. Stop it.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+  $sudo systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi

@@ -93,8 +93,9 @@ static int cfg_bad(const char *fmt, const char *a, const char *b) {
 /* "  HEAD  text", the text wrapped at 79 columns under itself. */
 static void cfg_help_line(const char *head, const char *text) {
   enum { COL = 28, WIDTH = 79 };
-  printf("  %-*s", COL - 2, head);
-  if (strlen(head) > COL - 3) printf("\n%*s", COL, "");
+  /* The text two spaces or more after the head, or under it. */
+  if (strlen(head) > COL - 4) printf("  %s\n%*s", head, COL, "");
+  else printf("  %-*s", COL - 2, head);
   const char *p = text;
   while (*p) {
     size_t room = WIDTH - COL, n = strlen(p);

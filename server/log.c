@@ -101,25 +101,48 @@ static void lg_put(char *out, size_t cap, size_t *o, const char *s) {
   *o += n;
 }
 
-/* The message's key=value words as members: "conn=7" -> ,"conn":7. */
+/* The message's key=value words as members: "conn=7" -> ,"conn":7. A key
+ * is [a-z_][a-z0-9_]*, at most 32 bytes. Words from the first ' on are
+ * not read: that is where client bytes begin (pr_quote's '...'), and a
+ * client must not be able to add or override a field ("conn=1 invalid:
+ * unknown command 'x conn=9'" is conn 1, with no second "conn"). A key
+ * already given is skipped too, so no object has a member twice. */
 static void lg_json_fields(char *out, size_t cap, size_t *o, const char *msg) {
   static const char *const taken[] = {"ts", "level", "thread", "msg"};
-  for (const char *p = msg; *p && *o + 16 < cap;) {
+  static const char key_chars[] = "abcdefghijklmnopqrstuvwxyz_0123456789";
+  enum { MAX_FIELDS = 64 };
+  const char *seen[MAX_FIELDS];
+  size_t seen_len[MAX_FIELDS], nseen = 0;
+  const char *end = msg + strcspn(msg, "'");
+  for (const char *p = msg; p < end && nseen < MAX_FIELDS;) {
     size_t w = strcspn(p, " ");
+    if (w > (size_t)(end - p)) w = (size_t)(end - p);
     const char *eq = memchr(p, '=', w);
     size_t klen = eq ? (size_t)(eq - p) : 0;
-    int ok = klen > 0 && klen <= 32 && strspn(p, "abcdefghijklmnopqrstuvwxyz_") >= klen;
+    int ok = klen > 0 && klen <= 32 && ((*p >= 'a' && *p <= 'z') || *p == '_') &&
+             strspn(p, key_chars) >= klen && w > klen + 1;
     for (size_t t = 0; ok && t < sizeof taken / sizeof taken[0]; t++)
       ok = !(strlen(taken[t]) == klen && memcmp(taken[t], p, klen) == 0);
+    for (size_t t = 0; ok && t < nseen; t++)
+      ok = !(seen_len[t] == klen && memcmp(seen[t], p, klen) == 0);
     if (ok) {
+      /* Built apart and appended whole, or not at all: a line too long
+       * loses fields, never its JSON shape. */
+      char f[2 * LG_MSG + 64];
+      size_t fo = 0;
       const char *v = eq + 1;
       size_t vlen = w - klen - 1, digits = strspn(v, "0123456789");
-      int num = vlen > 0 && vlen < 19 && digits >= vlen && !(v[0] == '0' && vlen > 1);
-      lg_put(out, cap, o, ",\"");
-      lg_json_str(out, cap, o, p, klen);
-      lg_put(out, cap, o, num ? "\":" : "\":\"");
-      lg_json_str(out, cap, o, v, vlen);
-      if (!num) lg_put(out, cap, o, "\"");
+      int num = vlen < 19 && digits >= vlen && !(v[0] == '0' && vlen > 1);
+      lg_put(f, sizeof f, &fo, ",\"");
+      lg_json_str(f, sizeof f, &fo, p, klen);
+      lg_put(f, sizeof f, &fo, num ? "\":" : "\":\"");
+      lg_json_str(f, sizeof f, &fo, v, vlen);
+      if (!num) lg_put(f, sizeof f, &fo, "\"");
+      if (*o + fo >= cap) break;
+      memcpy(out + *o, f, fo);
+      *o += fo;
+      seen[nseen] = p;
+      seen_len[nseen++] = klen;
     }
     p += w;
     while (*p == ' ') p++;
@@ -156,9 +179,11 @@ void lg_log(enum lg_level level, const char *fmt, ...) {
     lg_put(line, sizeof line, &n, "\",\"thread\":\"");
     lg_json_str(line, sizeof line, &n, thread, strlen(thread));
     lg_put(line, sizeof line, &n, "\",\"msg\":\"");
-    lg_json_str(line, sizeof line, &n, msg, strlen(msg));
+    /* The message and the fields leave room for the closing "}\n": a
+     * record too long is cut, still one JSON object. */
+    lg_json_str(line, sizeof line - 2, &n, msg, strlen(msg));
     lg_put(line, sizeof line, &n, "\"");
-    lg_json_fields(line, sizeof line, &n, msg);
+    lg_json_fields(line, sizeof line - 2, &n, msg);
     lg_put(line, sizeof line, &n, "}");
   } else {
     int h = snprintf(line, sizeof line, "%s %-5s %-9s %s", ts, lg_names[level], thread, msg);

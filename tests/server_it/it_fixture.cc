@@ -7,8 +7,9 @@
 
 namespace it {
 
-ServerProcess* ServerTest::StartServer(std::vector<std::string> args) {
-  servers_.push_back(std::make_unique<ServerProcess>(std::move(args)));
+ServerProcess* ServerTest::StartServer(std::vector<std::string> args,
+                                       std::vector<std::string> env) {
+  servers_.push_back(std::make_unique<ServerProcess>(std::move(args), std::move(env)));
   std::string why;
   if (!servers_.back()->Start(Scaled(5000), &why)) {
     ADD_FAILURE() << "server did not start: " << why;

@@ -23,9 +23,10 @@ inline int WorkMs(int ms) { return ms * (UnderValgrind() ? 4 : Scale() > 1 ? 2 :
 
 class ServerTest : public ::testing::Test {
  protected:
-  // Starts a server (on a free port unless args name one). nullptr, with a
-  // test failure, if it did not start.
-  ServerProcess* StartServer(std::vector<std::string> args);
+  // Starts a server (on a free port unless args name one), with env's
+  // "NAME=VALUE" entries added to its environment. nullptr, with a test
+  // failure, if it did not start.
+  ServerProcess* StartServer(std::vector<std::string> args, std::vector<std::string> env = {});
   // A connected client; a failed connect is a test failure (fd() < 0).
   Client Connect(const ServerProcess& s);
   // STATS over c; empty map (and a failure) if the reply is not STATS.

@@ -44,19 +44,54 @@ std::string UniquePath(const char* what) {
   return TempDir() + buf;
 }
 
-// posix_spawn with stdin from /dev/null and stdout/stderr to files.
+// The test's environment with extra "NAME=VALUE" entries added (an entry
+// for a name already there replaces it).
+std::vector<std::string> MergeEnv(const std::vector<std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; e++) {
+    const std::string kv = *e;
+    const std::string name = kv.substr(0, kv.find('=') + 1);
+    bool replaced = false;
+    for (const std::string& x : extra) replaced |= x.compare(0, name.size(), name) == 0;
+    if (!replaced) env.push_back(kv);
+  }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+// posix_spawn with stdin from in_path (/dev/null if empty), stdout to
+// out_path (or onto out_fd when out_fd >= 0) and stderr to err_path.
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
-            const std::string& err_path, std::string* why) {
+            const std::string& err_path, std::string* why,
+            const std::vector<std::string>& extra_env = {}, const std::string& in_path = "",
+            int out_fd = -1) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 0, in_path.empty() ? "/dev/null" : in_path.c_str(),
+                                   O_RDONLY, 0);
+  if (out_fd >= 0) posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+  else posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::vector<char*> cargv;
   for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
+  std::vector<std::string> env = MergeEnv(extra_env);
+  std::vector<char*> cenv;
+  for (const std::string& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+  // The test ignores SIGPIPE (it_main.cc), and an ignored signal stays
+  // ignored across exec: the child gets the default back, as a shell or
+  // systemd would start it, so a server that forgets SIGPIPE fails here.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t dfl;
+  sigemptyset(&dfl);
+  sigaddset(&dfl, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attr, &dfl);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), environ);
+  int rc = posix_spawn(&pid, cargv[0], &fa, &attr, cargv.data(), cenv.data());
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) {
     if (why) *why = "posix_spawn " + argv[0] + ": " + std::strerror(rc);
@@ -99,11 +134,12 @@ int RunResult::exit_code() const {
   return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-RunResult RunProgram(const std::vector<std::string>& argv, int timeout_ms) {
+RunResult RunProgram(const std::vector<std::string>& argv, int timeout_ms,
+                     const std::string& stdin_path) {
   RunResult r;
   const std::string out_path = UniquePath("out"), err_path = UniquePath("err");
   std::string why;
-  pid_t pid = Spawn(argv, out_path, err_path, &why);
+  pid_t pid = Spawn(argv, out_path, err_path, &why, {}, stdin_path);
   if (pid < 0) {
     r.err = why;
     return r;
@@ -122,7 +158,8 @@ RunResult RunProgram(const std::vector<std::string>& argv, int timeout_ms) {
   return r;
 }
 
-ServerProcess::ServerProcess(std::vector<std::string> args) : args_(std::move(args)) {}
+ServerProcess::ServerProcess(std::vector<std::string> args, std::vector<std::string> env)
+    : args_(std::move(args)), env_(std::move(env)) {}
 
 ServerProcess::~ServerProcess() {
   KillAndReap();
@@ -133,8 +170,11 @@ ServerProcess::~ServerProcess() {
 bool ServerProcess::Start(int timeout_ms, std::string* why) {
   std::vector<std::string> argv = {ServerBinary()};
   bool has_port = false;
-  for (const std::string& a : args_) {
+  for (size_t i = 0; i < args_.size(); i++) {
+    const std::string& a = args_[i];
     if (a == "--port" || a.rfind("--port=", 0) == 0) has_port = true;
+    if (a == "--log-file" && i + 1 < args_.size()) log_file_ = args_[i + 1];
+    if (a.rfind("--log-file=", 0) == 0) log_file_ = a.substr(11);
     argv.push_back(a);
   }
   if (!has_port) {
@@ -150,7 +190,7 @@ bool ServerProcess::Start(int timeout_ms, std::string* why) {
   argv.push_back(port_file);
   log_path_ = UniquePath("server.log");
   out_path_ = UniquePath("server.out");
-  pid_ = Spawn(argv, out_path_, log_path_, why);
+  pid_ = Spawn(argv, out_path_, log_path_, why, env_);
   if (pid_ < 0) return false;
   bool exited = false;
   bool ok = PollUntil(
@@ -162,7 +202,8 @@ bool ServerProcess::Start(int timeout_ms, std::string* why) {
   (void)unlink(port_file);
   if (exited) {
     reaped_ = true;
-    *why = "server exited at start-up (" + DescribeStatus(status_) + "): " + Log();
+    *why = "server exited at start-up (" + DescribeStatus(status_) + "): " + Stderr() +
+           (log_file_.empty() ? "" : Log());
     return false;
   }
   if (!ok || port_ <= 0) {
@@ -172,7 +213,14 @@ bool ServerProcess::Start(int timeout_ms, std::string* why) {
   return true;
 }
 
-std::string ServerProcess::Log() const { return log_path_.empty() ? "" : ReadFile(log_path_); }
+std::string ServerProcess::Log() const {
+  if (!log_file_.empty()) return ReadFile(log_file_);
+  return Stderr();
+}
+
+std::string ServerProcess::Stderr() const {
+  return log_path_.empty() ? "" : ReadFile(log_path_);
+}
 
 bool ServerProcess::WaitForLog(const std::string& needle, int timeout_ms) const {
   return PollUntil([&] { return Log().find(needle) != std::string::npos; }, timeout_ms);
@@ -247,6 +295,76 @@ long ServerProcess::CpuMs() const {
   long hz = sysconf(_SC_CLK_TCK);
   return hz > 0 ? static_cast<long>((utime + stime) * 1000 / static_cast<unsigned long long>(hz))
                 : -1;
+}
+
+// ---- BackgroundProcess ---------------------------------------------------
+
+BackgroundProcess::~BackgroundProcess() {
+  if (pid_ > 0 && !reaped_) Stop(SIGKILL, 0);
+  if (pty_ >= 0) close(pty_);
+  if (!out_path_.empty()) unlink(out_path_.c_str());
+  if (!err_path_.empty()) unlink(err_path_.c_str());
+}
+
+bool BackgroundProcess::Start(const std::vector<std::string>& argv, std::string* why,
+                              bool stdout_pty, const std::vector<std::string>& env) {
+  if (pid_ > 0 && !reaped_) Stop(SIGKILL, 0);  // one process at a time
+  if (pty_ >= 0) close(pty_);
+  pid_ = -1;
+  pty_ = -1;
+  reaped_ = false;
+  status_ = 0;
+  pty_out_.clear();
+  out_path_ = UniquePath("bg.out");
+  err_path_ = UniquePath("bg.err");
+  int slave = -1;
+  if (stdout_pty) {
+    char name[128];
+    pty_ = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (pty_ < 0 || grantpt(pty_) != 0 || unlockpt(pty_) != 0 ||
+        ptsname_r(pty_, name, sizeof name) != 0 ||
+        (slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+      *why = std::string("pseudo-terminal: ") + std::strerror(errno);
+      return false;
+    }
+    fcntl(pty_, F_SETFL, fcntl(pty_, F_GETFL) | O_NONBLOCK);
+  }
+  pid_ = Spawn(argv, out_path_, err_path_, why, env, "", slave);
+  if (slave >= 0) close(slave);  // the child has its own copy
+  return pid_ > 0;
+}
+
+bool BackgroundProcess::running() {
+  if (pid_ <= 0 || reaped_) return false;
+  if (TryReap(pid_, &status_) != 0) reaped_ = true;
+  return !reaped_;
+}
+
+std::string BackgroundProcess::Out() {
+  if (pty_ < 0) return ReadFile(out_path_);
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(pty_, buf, sizeof buf);
+    if (n > 0) pty_out_.append(buf, static_cast<size_t>(n));
+    else if (n < 0 && errno == EINTR) continue;
+    else break;  // EAGAIN: nothing more now; EIO: the child's side is closed
+  }
+  return pty_out_;
+}
+
+std::string BackgroundProcess::Err() const { return ReadFile(err_path_); }
+
+bool BackgroundProcess::Stop(int sig, int timeout_ms) {
+  if (pid_ <= 0 || reaped_) return reaped_;
+  kill(pid_, sig);
+  bool exited = PollUntil([&] { return TryReap(pid_, &status_) != 0; }, timeout_ms);
+  if (!exited) {
+    kill(pid_, SIGKILL);
+    while (waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
+    }
+  }
+  reaped_ = true;
+  return exited;
 }
 
 }  // namespace it
