@@ -16,7 +16,7 @@ packages=(
   haproxy                            # deploy/: the proxy in front of several instances
   python3                            # tests/netfuzz, bench/run.py
   curl                               # the demo's /metrics request
-  prometheus                         # promtool checks /metrics; a real scrape (ops_test)
+  prometheus                         # promtool checks /metrics; a real scrape (tests/server_it/ops_observe_test)
 )
 if [ "${POOL_SERVER_SETUP_EXTRA:-}" = bench ]; then
   packages+=(gnuplot-nox redis-server redis-tools libuv1-dev libglib2.0-dev python3)
