@@ -188,7 +188,7 @@ static void srv_on_idle_tick(el_t *loop, void *arg) {
   list_for_each_safe(it, tmp, &s->sessions) {
     struct session *ss = sess_of(it);
     if (!sess_idle(ss, now, limit)) continue;
-    LG_DBG("closing a connection idle for %us", s->cfg->idle_timeout_s);
+    LG_DBG("conn=%" PRIu64 " closing: idle for %us", sess_conn_id(ss), s->cfg->idle_timeout_s);
     sess_close(ss);
   }
 }

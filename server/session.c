@@ -464,6 +464,8 @@ int sess_idle(const struct session *ss, uint64_t now_ns, uint64_t idle_ns) {
          now_ns - cn_last_read_ns(ss->cn) >= idle_ns;
 }
 
+uint64_t sess_conn_id(const struct session *ss) { return cn_id(ss->cn); }
+
 void sess_close(struct session *ss) {
   if (ss->close_sent) return;
   ss->close_sent = 1;

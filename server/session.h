@@ -39,6 +39,8 @@ struct session *sess_of(struct list *link);  /* srv->sessions iteration */
 int  sess_idle(const struct session *ss, uint64_t now_ns, uint64_t idle_ns);
 /* Closes it (flushing what was written); on_close follows. */
 void sess_close(struct session *ss);
+/* Its connection's id, as the log's conn= names it. */
+uint64_t sess_conn_id(const struct session *ss);
 /* Its held or paused state, for INFO's blocked_clients. */
 int  sess_blocked(const struct session *ss);
 
