@@ -358,10 +358,6 @@ static int srv_start(struct srv *s) {
            strerror(-rc));
     return rc;
   }
-  if (cfg->port_file && (rc = srv_write_port_file(cfg->port_file, cn_server_port(s->cns))) < 0) {
-    LG_ERR("cannot write --port-file %s: %s", cfg->port_file, strerror(-rc));
-    return rc;
-  }
   return 0;
 }
 
@@ -404,12 +400,15 @@ int srv_run(const struct srv_config *cfg) {
       cn_server_address(s.metrics, status, sizeof status);
       LG_INF("metrics on http://%s/metrics", status);
     }
+    /* Last, like READY=1: whoever waits for the file finds the log lines
+     * above written (tests read the metrics port from them). */
+    if (cfg->port_file && (rc = srv_write_port_file(cfg->port_file, cn_server_port(s.cns))) < 0)
+      LG_ERR("cannot write --port-file %s: %s", cfg->port_file, strerror(-rc));
     snprintf(status, sizeof status, "READY=1\nSTATUS=listening on %s, %s workers\nMAINPID=%ld\n",
              addr, workers, (long)getpid());
-    int nrc = notify_send(status);
+    int nrc = rc == 0 ? notify_send(status) : 0;
     if (nrc < 0) LG_WRN("sd_notify READY: %s", strerror(-nrc));
-    rc = el_run(s.loop);
-    if (rc < 0) LG_ERR("event loop failed: %s", strerror(-rc));
+    if (rc == 0 && (rc = el_run(s.loop)) < 0) LG_ERR("event loop failed: %s", strerror(-rc));
   }
   srv_stop(&s);
   const struct srv_counters *n = &s.n;

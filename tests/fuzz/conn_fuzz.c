@@ -39,6 +39,7 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -199,7 +200,19 @@ static int cf_connect(int port) {
   sa.sin_family = AF_INET;
   sa.sin_port = htons((uint16_t)port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) cf_fail("connect: %s", strerror(errno));
+  /* libFuzzer's timers (SIGALRM) may interrupt a blocking connect; the
+   * connection then goes on in the background: wait for it to finish. */
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    if (errno != EINTR) cf_fail("connect: %s", strerror(errno));
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int rc, err = 0;
+    socklen_t len = sizeof err;
+    while ((rc = poll(&p, 1, -1)) < 0 && errno == EINTR) {
+    }
+    if (rc < 0) cf_fail("poll: %s", strerror(errno));
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) cf_fail("SO_ERROR: %s", strerror(errno));
+    if (err) cf_fail("connect: %s", strerror(err));
+  }
   /* Each send goes out at once: Nagle would hold small ones for an ACK. */
   int one = 1;
   if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)

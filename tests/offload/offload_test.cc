@@ -149,15 +149,20 @@ std::vector<std::unique_ptr<Item>> MakeItems(OffloadTest *t, int n, Gate *gate =
 // one eventfd write: the done list is a FIFO, not a stack.
 TEST_F(OffloadTest, CompletionsOnTheLoopThreadInFinishingOrderOneWakePerBatch) {
   Start(1, 16);
-  auto items = MakeItems(this, 5);
+  Gate gate;
+  auto items = MakeItems(this, 5, &gate);
   uint64_t wakes_before = 0;
-  // Submit, then keep the loop busy until the one worker has run all five
-  // (in queue order) and published them; only then may the loop look.
+  // Submit (the loop flushes the batch before it next waits). The works
+  // wait on the gate: none may finish before the loop is busy, or each
+  // would find the loop waiting and owe it a wake-up of its own.
   Call([&] {
     for (auto &it : items) ASSERT_EQ(0, ol_submit(ol_, &it->w));
     wakes_before = ol_wakeups(ol_);
   });
+  // Keep the loop busy until the one worker has run all five (in queue
+  // order) and published them; only then may the loop look.
   Call([&] {
+    gate.Open();
     auto deadline = std::chrono::steady_clock::now() + kPatience;
     for (;;) {  // the worker's done() comes before it goes idle
       struct tp_stats st;
