@@ -17,7 +17,8 @@ case "$cell" in
   clang | asan | tsan | helgrind)
     exec bazel test "${bazel_flags[@]}" "${test_flags[@]}" --config="$cell" "${targets[@]}" ;;
   fuzz) exec ci/fuzz.sh ;; # libFuzzer, POOL_SERVER_FUZZ_SECONDS per target
-  plain) ci/plain_build.sh && exec ci/layering_check.sh ;;
+  # The one-line build, the layering probes, bench/'s self-check (no build).
+  plain) ci/plain_build.sh && ci/layering_check.sh && exec python3 -m unittest discover -s bench/tests ;;
   spec) exec ci/spec_check.sh ;;
   demo) exec demo/run.sh ;;
   # The deployment recipe (deploy/): the files' static checks, then about

@@ -37,6 +37,13 @@ def stress(b, srv, clients, cmd, duration=None, extra=()):
     args = [b.binary("tools/stress_test"), "--port", str(srv.port), "--clients", str(clients),
             "--duration", f"{duration:g}", "--cmd", cmd, *extra, "--json"]
     rc, out, err = b.procs.run(args)
+    return stress_outcome(b, srv, rc, out, f"clients={clients} cmd={cmd[:40]}", err[:2000])
+
+
+def stress_outcome(b, srv, rc, out, what, err_shown):
+    """stress_test's JSON as a dict if it exited 0 with readable output;
+    else a ToolError naming the run (what), with stress_test's complaint
+    and the server's last words (its log kept as failed-server.log)."""
     if rc == 0:
         try:
             return parse_stress_json(out)
@@ -47,8 +54,8 @@ def stress(b, srv, clients, cmd, duration=None, extra=()):
     srv.keep_log(b.assets / "failed-server.log")
     state = "still running" if srv.alive() else "gone"
     raise ToolError(
-        f"stress_test failed ({problem}): clients={clients} cmd={cmd[:40]}\n"
-        f"--- stderr:\n{err[:2000]}\n--- stdout:\n{out[:1000]}\n"
+        f"stress_test failed ({problem}): {what}\n"
+        f"--- stderr:\n{err_shown}\n--- stdout:\n{out[:1000]}\n"
         f"--- {srv.describe()} is {state}; its log (last lines, kept as failed-server.log):\n"
         f"{srv.log_tail(5)}")
 

@@ -8,11 +8,9 @@ build, no server.
 
 import math
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -27,6 +25,7 @@ from benchkit.sections.sweep import COLUMNS, combine  # noqa: E402
 from benchkit.proc import ToolError  # noqa: E402
 from benchkit.servers import PoolServer, parse_stats_line  # noqa: E402
 from benchkit.strace import parse_strace_summary  # noqa: E402
+from fakes import FakeBench  # noqa: E402
 
 
 class StatsTest(unittest.TestCase):
@@ -196,24 +195,6 @@ class ProcessesTest(unittest.TestCase):
         self.assertEqual(procs.live, [])
 
 
-class FakeBench:
-    """Just what PoolServer needs, with a shell script as pool_server."""
-
-    def __init__(self, script):
-        self.tmp = tempfile.mkdtemp(prefix="benchkit-test.")
-        self.bin_dir = os.path.join(self.tmp, "bin")
-        os.makedirs(os.path.join(self.bin_dir, "server"))
-        path = os.path.join(self.bin_dir, "server", "pool_server")
-        with open(path, "w") as f:
-            f.write("#!/bin/sh\n" + script)
-        os.chmod(path, 0o755)
-        self.procs = Processes(CommandLog())
-        self.assets = pathlib.Path(self.tmp)
-
-    def binary(self, rel):
-        return os.path.join(self.bin_dir, rel)
-
-
 class ServerControlTest(unittest.TestCase):
     """The guarantees of the server context manager, on fake servers."""
 
@@ -222,7 +203,7 @@ class ServerControlTest(unittest.TestCase):
               'echo 4242 > "$pf.tmp" && mv "$pf.tmp" "$pf"\n')
 
     def fake(self, script):
-        b = FakeBench(script)
+        b = FakeBench("server/pool_server", script)
         self.addCleanup(shutil.rmtree, b.tmp, True)
         return b
 

@@ -9,10 +9,8 @@ build, no server.
 import importlib.util
 import math
 import os
-import pathlib
 import shutil
 import sys
-import tempfile
 import time
 import unittest
 
@@ -20,9 +18,10 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
-from benchkit.proc import CommandLog, Processes, ToolError  # noqa: E402
+from benchkit.proc import ToolError  # noqa: E402
 from benchkit.sections import lanes, overload  # noqa: E402
 from benchkit.sections.stressjobs import StressJob, sleep_until  # noqa: E402
+from fakes import FakeBench  # noqa: E402
 
 
 def window(ok=100, busy=0, timeouts=0, requests=None, p50=1000.0, p99=5000.0, rate=200,
@@ -239,31 +238,13 @@ class FakeServer:
         return "(fake log)\n"
 
 
-class FakeBench:
-    """What StressJob needs, with a shell script as stress_test."""
-
-    def __init__(self, script):
-        self.tmp = tempfile.mkdtemp(prefix="benchkit-test.")
-        self.bin_dir = os.path.join(self.tmp, "bin")
-        os.makedirs(os.path.join(self.bin_dir, "tools"))
-        path = os.path.join(self.bin_dir, "tools", "stress_test")
-        with open(path, "w") as f:
-            f.write("#!/bin/sh\n" + script)
-        os.chmod(path, 0o755)
-        self.procs = Processes(CommandLog())
-        self.assets = pathlib.Path(self.tmp)
-
-    def binary(self, rel):
-        return os.path.join(self.bin_dir, rel)
-
-
 JSON = ('{"requests": 10, "ok": 10, "busy": 0, "errors": 0, "elapsed_s": 0.5, "rps": 20, '
         '"p50_us": 100, "p99_us": 200}')
 
 
 class StressJobTest(unittest.TestCase):
     def fake(self, script):
-        b = FakeBench(script)
+        b = FakeBench("tools/stress_test", script)
         self.addCleanup(shutil.rmtree, b.tmp, True)
         return b
 

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 
-from ..loadgen import parse_stress_json
+from ..loadgen import stress_outcome
 from ..proc import ToolError
 
 # Past stress_test's own --timeout, by this much, the job is taken for hung
@@ -74,21 +74,8 @@ class StressJob:
         words."""
         rc = self.wait()
         out, err = _read(self.out_path), _read(self.err_path)
-        if rc == 0:
-            try:
-                return parse_stress_json(out)
-            except ValueError as e:
-                problem = f"unreadable JSON ({e})"
-        else:
-            problem = f"exit {rc}"
-        srv = self.srv
-        srv.keep_log(self.b.assets / "failed-server.log")
-        state = "still running" if srv.alive() else "gone"
-        raise ToolError(
-            f"stress_test failed ({problem}): {' '.join(self.args)[:160]}\n"
-            f"--- stderr (last lines):\n{err[-2000:]}\n--- stdout:\n{out[:1000]}\n"
-            f"--- {srv.describe()} is {state}; its log (last lines, kept as failed-server.log):\n"
-            f"{srv.log_tail(5)}")
+        return stress_outcome(self.b, self.srv, rc, out, " ".join(self.args)[:160],
+                              err[-2000:])
 
 
 def _read(path):
