@@ -24,6 +24,20 @@
  * most, and workers wake only as many others as there is work for: never
  * a broadcast (libuv signals once per task; GLib likewise).
  *
+ * A wake-up costs ~20 us before the sleeper runs (TP_WAKE_COST_NS); a
+ * worker that is already awake takes a 1 us task at once. So a timing pool
+ * (which knows its recent run time, `ewma_run_ns`) does not wake anyone
+ * for work that the awake workers soon free (between tasks, or in a task
+ * younger than a few run times) would finish first: runnable x ewma <
+ * soon x TP_WAKE_COST_NS. On 2 cores that keeps 4 workers from costing
+ * more than 1 (bench/: workers 4 / 1 at 10 clients). The risk is a task
+ * that runs much longer than the recent ones: the work left to its worker
+ * would wait behind it while others sleep. Hence the standby: the heuristic
+ * applies only while one sleeper (`standby`) is in a timed wait; it looks
+ * every TP_STANDBY_NS (1 ms) and takes what nobody was woken for. It holds
+ * that post while other workers are awake or one ran out of work less than
+ * TP_STANDBY_LINGER_NS (20 ms) ago: an idle pool soon sleeps without timers.
+ *
  * Spinning (spin_us > 0). A worker out of work unlocks and polls the
  * lock-free `runnable` hint for up to spin_us before it sleeps; submitters
  * that see a spinner do not signal. Whether that pays depends on the
@@ -41,8 +55,8 @@
  * Sizing (min < max). Decided under the lock, so no Dekker pairs are
  * needed: a submit that leaves more runnable tasks than idle and spinning
  * workers spawns one per task in excess (up to max: a batch may need
- * several); a worker whose timed wait ends
- * with nothing to do retires if above min. A retiree swaps itself in as
+ * several); a worker idle for idle_ms (its timed wait ends, nothing to
+ * do) retires if above min. A retiree swaps itself in as
  * last_retired and joins the previous one after unlocking, so at most one
  * exited thread is un-joined at any time; tp_shutdown joins it and every
  * slot in use. Slots are reused lowest-first: names stay <name>-0..max-1.

@@ -42,6 +42,8 @@ struct tp_worker {
   pthread_t tid;       /* lock */
   uint64_t start_ns;   /* lock */
   tp_task_t *current;  /* lock: the task it runs, for tp_shutdown(NOW) */
+  int awake;           /* lock: neither waiting nor spinning */
+  uint64_t idle_since; /* lock: when it last ran out of work; 0 while it has work */
 };
 
 struct tp {
@@ -63,6 +65,9 @@ struct tp {
   uint64_t next_seq;
   size_t queued;           /* tasks in all lanes */
   size_t nworkers, idle, spinning, wakeups;
+  uint64_t ewma_run_ns;    /* timing pools: recent run time, smoothed over ~8 tasks */
+  int standby;             /* a worker is in the standby's timed wait (DESIGN: Waking) */
+  uint64_t last_idle_ns;   /* when a worker last ran out of work */
   int closing, cancel_all;
   uint64_t submitted, completed, failed, cancelled, expired, rejected, woken;
   uint64_t lock_wait_ns;
@@ -83,6 +88,13 @@ static inline void tp_check(int rc) {
 static inline void tp_lock(tp_t *pool) { pool->lock_wait_ns += lw_lock(&pool->lock); }
 
 static inline void tp_unlock(tp_t *pool) { tp_check(pthread_mutex_unlock(&pool->lock)); }
+
+/* Waking a sleeper costs about this much before it runs (futex calls and
+ * the scheduler's wake-up of another CPU: an eventfd ping-pong between two
+ * threads takes ~41 us per round trip on the 2-core VM of bench/results),
+ * and the standby looks for stranded work this often, until the pool has
+ * been idle for the linger time (DESIGN: Waking). */
+enum { TP_WAKE_COST_NS = 20000, TP_STANDBY_NS = 1000000, TP_STANDBY_LINGER_NS = 20000000 };
 
 /* tp_lanes.c, all under the lock. */
 size_t tp_count_runnable(const tp_t *pool);

@@ -61,13 +61,34 @@ struct tp_lane *tp_pick(tp_t *pool) {
   return best;
 }
 
-/* Under lock: wakes one sleeper if runnable work outnumbers the workers
- * already on their way to it. */
-void tp_maybe_wake(tp_t *pool, size_t runnable) {
-  if (pool->idle > pool->wakeups && runnable > pool->wakeups + pool->spinning) {
-    pool->wakeups++;
-    tp_check(pthread_cond_signal(&pool->work_cv));
+/* Awake workers that will come back for work soon: between tasks, or in
+ * one that started less than a few recent run times ago. A worker deep in
+ * a long task is not counted. Timing pools only (started_ns). */
+static size_t tp_soon_free(const tp_t *pool) {
+  uint64_t now = clk_now_ns(), young = 4 * pool->ewma_run_ns;
+  if (young < TP_WAKE_COST_NS) young = TP_WAKE_COST_NS;
+  size_t soon = 0;
+  for (size_t i = 0; i < pool->max_workers; i++) {
+    const struct tp_worker *w = &pool->workers[i];
+    if (!w->in_use || !w->awake) continue;
+    uint64_t started = w->current ? tp_task_started_ns(w->current) : 0;
+    if (!w->current || !started || now - started < young) soon++;
   }
+  return soon;
+}
+
+/* Wakes one sleeper if runnable work outnumbers the workers already on
+ * their way to it, unless a wake-up would cost more than it saves: with a
+ * standby on watch, work that the workers soon free would finish before a
+ * sleeper could start is left to them (DESIGN: Waking). */
+void tp_maybe_wake(tp_t *pool, size_t runnable) {
+  if (pool->idle <= pool->wakeups || runnable <= pool->wakeups + pool->spinning) return;
+  if (pool->standby && pool->ewma_run_ns) {
+    size_t soon = tp_soon_free(pool) + pool->wakeups + pool->spinning;
+    if (soon > 0 && runnable * pool->ewma_run_ns < soon * (uint64_t)TP_WAKE_COST_NS) return;
+  }
+  pool->wakeups++;
+  tp_check(pthread_cond_signal(&pool->work_cv));
 }
 
 /* Under lock, after queueing: wake a sleeper, or add a worker. */

@@ -32,6 +32,8 @@ int tp_spawn(tp_t *pool) {
   if (rc != 0) return -rc;
 
   w->in_use = 1;
+  w->awake = 1; /* it looks for work before it ever waits */
+  w->idle_since = 0;
   pool->nworkers++;
   pool->live_start_ns += w->start_ns;
   /* Named from here, not by the worker, so the name is visible as soon as
@@ -88,9 +90,20 @@ static enum tp_outcome tp_run(tp_t *pool, tp_task_t *task) {
   return outcome;
 }
 
+/* Under lock: the workers running or between tasks, w excluded. */
+static size_t tp_others_awake(const tp_t *pool) {
+  return pool->nworkers - pool->idle - pool->spinning - 1;
+}
+
 /* Under lock, with nothing to take: spin (unlocked) or sleep. Returns
- * nonzero if the worker retired (lock released). */
+ * nonzero if the worker retired (lock released). A sleeper becomes the
+ * standby if there is none and the pool is busy (others awake, or one ran
+ * out of work less than TP_STANDBY_LINGER_NS ago): it then wakes every
+ * TP_STANDBY_NS to take work nobody was woken for. */
 static int tp_wait(tp_t *pool, struct tp_worker *w) {
+  w->awake = 0;
+  uint64_t now = clk_now_ns();
+  if (!w->idle_since) w->idle_since = pool->last_idle_ns = now;
   if (pool->spin_us && !pool->closing) {
     pool->spinning++;
     tp_unlock(pool);
@@ -102,24 +115,37 @@ static int tp_wait(tp_t *pool, struct tp_worker *w) {
     }
     tp_lock(pool);
     pool->spinning--;
-    if (tp_pick(pool) || pool->closing) return 0;
+    if (tp_pick(pool) || pool->closing) {
+      w->awake = 1;
+      return 0;
+    }
   }
+  int standby = pool->timing && !pool->standby && !pool->closing &&
+                (tp_others_awake(pool) > 0 || now - pool->last_idle_ns < TP_STANDBY_LINGER_NS);
+  uint64_t retire_at = pool->dynamic ? w->idle_since + (uint64_t)pool->idle_ms * 1000000u : 0;
   pool->idle++;
   int rc;
-  if (pool->dynamic) {
-    struct timespec deadline = clk_deadline_ms(pool->idle_ms);
+  if (standby || pool->dynamic) {
+    uint64_t until = standby ? now + TP_STANDBY_NS : UINT64_MAX;
+    if (retire_at && retire_at < until) until = retire_at;
+    struct timespec deadline = {.tv_sec = (time_t)(until / 1000000000u),
+                                .tv_nsec = (long)(until % 1000000000u)};
+    pool->standby |= standby;
     rc = pthread_cond_timedwait(&pool->work_cv, &pool->lock, &deadline);
     if (rc != 0 && rc != ETIMEDOUT) abort();
+    if (standby) pool->standby = 0;
   } else {
     rc = pthread_cond_wait(&pool->work_cv, &pool->lock);
     tp_check(rc);
   }
   pool->idle--;
+  w->awake = 1;
   if (pool->wakeups) {
     pool->wakeups--;
     pool->woken++;
   }
-  if (rc == ETIMEDOUT && !tp_pick(pool)) return tp_retire(pool, w);
+  if (rc == ETIMEDOUT && retire_at && clk_now_ns() >= retire_at && !tp_pick(pool))
+    return tp_retire(pool, w);
   return 0;
 }
 
@@ -146,6 +172,7 @@ static void *tp_worker_main(void *arg) {
     tp_task_t *task = tp_lane_pop(pool, l);
     l->running++;
     w->current = task;
+    w->idle_since = 0;
     if (pool->spin_us) tp_set_runnable(pool);
     tp_maybe_wake(pool, tp_count_runnable(pool)); /* pass the wake on */
     int cancel = pool->cancel_all;
@@ -159,6 +186,11 @@ static void *tp_worker_main(void *arg) {
     tp_lock(pool);
     l->running--;
     if (prev_outcome == TP_EXPIRED) l->expired++;
+    if (pool->timing && (prev_outcome == TP_OK || prev_outcome == TP_FAILED)) {
+      int64_t run = (int64_t)(prev->finished_ns_ - tp_task_started_ns(prev));
+      int64_t e = (int64_t)pool->ewma_run_ns;
+      pool->ewma_run_ns = (uint64_t)(e ? e + (run - e) / 8 : run);
+    }
     tp_settle(pool, w, prev_outcome);
     if (pool->spin_us && l->max_running) tp_set_runnable(pool); /* a limited lane opened */
   }

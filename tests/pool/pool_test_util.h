@@ -132,6 +132,22 @@ inline std::vector<std::string> ThreadNames() {
   return names;
 }
 
+// Voluntary context switches (blocking waits that ended) summed over the
+// threads whose name starts with prefix: how often they woke up.
+inline uint64_t VoluntarySwitches(const std::string &prefix) {
+  uint64_t sum = 0;
+  for (const std::string &id : TaskIds()) {
+    std::ifstream comm("/proc/self/task/" + id + "/comm");
+    std::string name, line;
+    if (!std::getline(comm, name) || name.compare(0, prefix.size(), prefix) != 0) continue;
+    std::ifstream status("/proc/self/task/" + id + "/status");
+    static const char kKey[] = "voluntary_ctxt_switches:";
+    while (std::getline(status, line))
+      if (line.compare(0, sizeof kKey - 1, kKey) == 0) sum += std::stoull(line.substr(sizeof kKey - 1));
+  }
+  return sum;
+}
+
 inline size_t CountNamed(const std::string &name) {
   size_t n = 0;
   for (const std::string &s : ThreadNames()) n += s == name;
