@@ -21,13 +21,8 @@ using pooltest::Eventually;
 using pooltest::Scaled;
 using namespace pooltest::jobs;
 
-class LanesTest : public ::testing::Test {
+class LanesTest : public PoolTest {
  protected:
-  void SetUp() override { threads_ = pooltest::BaselineThreadCount(); }
-  void TearDown() override {
-    tp_destroy(pool_);
-    EXPECT_TRUE(Eventually([&] { return pooltest::ThreadCount() == threads_; }));
-  }
   // Workers and lanes {capacity, max_running}.
   void Make(size_t workers, std::vector<tp_lane_options> lanes, unsigned spin_us = 0) {
     lanes_ = lanes;
@@ -45,9 +40,7 @@ class LanesTest : public ::testing::Test {
     return s;
   }
 
-  tp_t *pool_ = nullptr;
   std::vector<tp_lane_options> lanes_;
-  size_t threads_ = 0;
 };
 
 // A lane limited to one worker runs one task at a time however many wait,

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <gtest/gtest.h>
+
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -111,6 +113,20 @@ inline void Done(tp_task_t *t, enum tp_outcome outcome) {
   j->rec->total_done++;
   j->rec->cv.notify_all();
 }
+
+// A test that owns one pool (pool_): teardown destroys it and proves that
+// every thread it started is gone.
+class PoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override { threads_ = pooltest::BaselineThreadCount(); }
+  void TearDown() override {
+    tp_destroy(pool_);
+    EXPECT_TRUE(pooltest::Eventually([&] { return pooltest::ThreadCount() == threads_; }))
+        << "threads left running: " << pooltest::ThreadCount() - threads_;
+  }
+  tp_t *pool_ = nullptr;
+  size_t threads_ = 0;
+};
 
 // n jobs of one kind; their memory stays put while the pool holds them.
 inline std::vector<Job> MakeJobs(Recorder *rec, size_t n, Kind kind, size_t first_id = 0) {

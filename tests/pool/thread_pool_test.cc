@@ -27,14 +27,8 @@ using pooltest::Latch;
 using pooltest::Scaled;
 using namespace pooltest::jobs;
 
-class ThreadPoolTest : public ::testing::Test {
+class ThreadPoolTest : public PoolTest {
  protected:
-  void SetUp() override { threads_ = pooltest::BaselineThreadCount(); }
-  void TearDown() override {
-    tp_destroy(pool_);
-    EXPECT_TRUE(Eventually([&] { return pooltest::ThreadCount() == threads_; }))
-        << "threads left running: " << pooltest::ThreadCount() - threads_;
-  }
   void Make(size_t min, size_t max, size_t capacity, unsigned idle_ms = 0,
             const char *name = nullptr) {
     tp_options o = Options(min, max, capacity, idle_ms, name);
@@ -53,9 +47,6 @@ class ThreadPoolTest : public ::testing::Test {
     }));
     return t;
   }
-
-  tp_t *pool_ = nullptr;
-  size_t threads_ = 0;
 };
 
 TEST_F(ThreadPoolTest, BadArgumentsFailWithEinval) {

@@ -19,17 +19,7 @@ namespace {
 using pooltest::Eventually;
 using namespace pooltest::jobs;
 
-class WakeTest : public ::testing::Test {
- protected:
-  void SetUp() override { threads_ = pooltest::BaselineThreadCount(); }
-  void TearDown() override {
-    tp_destroy(pool_);
-    EXPECT_TRUE(Eventually([&] { return pooltest::ThreadCount() == threads_; }))
-        << "threads left running: " << pooltest::ThreadCount() - threads_;
-  }
-  tp_t *pool_ = nullptr;
-  size_t threads_ = 0;
-};
+using WakeTest = PoolTest;
 
 // The trap the standby exists for. One worker is busy for the whole test
 // (so a sleeper takes the standby post) and quick tasks teach the pool
